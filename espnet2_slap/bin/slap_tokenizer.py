@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Train a sentencepiece model on the captions of a Kaldi ``text`` file and write its token list.
+
+``python -m espnet2_slap.bin.slap_tokenizer data/train/text data/token_list/bpe_unigram500 --vocab_size 500``
+writes ``bpe.model`` and ``tokens.txt`` (one piece per line, in id order: the ``--token_list`` of training).
+Every caption of a line counts (captions split at the preprocessor's delimiter).
+"""
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Tuple
+
+from espnet2_slap.utils.captions import CAPTION_DELIMITER
+
+
+def train_sentencepiece(
+    text_file: Path, out_dir: Path, vocab_size: int, model_type: str = "unigram",
+    delimiter: str = CAPTION_DELIMITER,
+) -> Tuple[Path, Path]:
+    """-> (out_dir/bpe.model, out_dir/tokens.txt)."""
+    import sentencepiece as spm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    captions = out_dir / "captions.txt"
+    num = 0
+    with open(text_file, encoding="utf-8") as f, open(captions, "w", encoding="utf-8") as g:
+        for lineno, line in enumerate(f, 1):
+            fields = line.rstrip("\n").split(maxsplit=1)
+            if len(fields) < 2:
+                raise ValueError(f"{text_file}:{lineno}: no caption after the utterance id")
+            for caption in fields[1].split(delimiter):
+                g.write(caption.strip() + "\n")
+                num += 1
+    spm.SentencePieceTrainer.train(
+        input=str(captions), model_prefix=str(out_dir / "bpe"), vocab_size=vocab_size,
+        model_type=model_type, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
+    )
+    sp = spm.SentencePieceProcessor(model_file=str(out_dir / "bpe.model"))
+    token_list = out_dir / "tokens.txt"
+    token_list.write_text("".join(sp.id_to_piece(i) + "\n" for i in range(sp.get_piece_size())), encoding="utf-8")
+    logging.info(f"sentencepiece {model_type} with {sp.get_piece_size()} pieces from {num} captions: {out_dir}")
+    return out_dir / "bpe.model", token_list
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("text", type=Path, help="Kaldi text file: '<utt-id> caption [||| caption ...]'")
+    parser.add_argument("out_dir", type=Path, help="Where bpe.model and tokens.txt go")
+    parser.add_argument("--vocab_size", type=int, default=500, help="Upper bound: fewer pieces when the captions have fewer")
+    parser.add_argument("--model_type", default="unigram", choices=["unigram", "bpe", "char", "word"])
+    parser.add_argument("--caption_delimiter", default=CAPTION_DELIMITER)
+    return parser
+
+
+def main(cmd=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = get_parser().parse_args(cmd)
+    train_sentencepiece(args.text, args.out_dir, args.vocab_size, args.model_type, args.caption_delimiter)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Any Hugging Face transformers encoder (RoBERTa, BERT, ...) as a pooled text tower, offline."""
+
+from typing import Any, Dict, Optional
+
+import torch
+from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+from typeguard import typechecked
+
+from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
+from espnet2_slap.layers.pooling import masked_mean
+
+POOLINGS = ("pooler", "cls", "mean")
+
+
+class HFTransformerTextEncoder(AbsTextEncoder):
+    """Token ids (B, L) -> (B, hidden_size) with a transformers ``AutoModel``.
+
+    Built from exactly one of ``model_name_or_path`` (a local directory; nothing is downloaded) or ``config``
+    (a dict for ``AutoConfig.for_model``, random initialisation). ESPnet's HuggingFaceTransformersEncoder is
+    an ASR encoder that only loads by name and returns sequences, hence this class.
+
+    pooling: ``pooler`` (the model's ``pooler_output``: RoBERTa's tanh layer over position 0, which must be
+    ``<s>``; the preprocessor adds the special tokens), ``cls`` (hidden state at position 0) or ``mean``.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        model_name_or_path: Optional[str] = None,
+        config: Optional[Dict[str, Any]] = None,
+        pooling: str = "pooler",
+    ):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        if (model_name_or_path is None) == (config is None):
+            raise ValueError("hf_transformer: give exactly one of model_name_or_path (a local dir) or config")
+        if pooling not in POOLINGS:
+            raise ValueError(f"hf_transformer: pooling must be one of {POOLINGS}, got {pooling!r}")
+        if model_name_or_path is not None:
+            self.model = AutoModel.from_pretrained(model_name_or_path, local_files_only=True)
+        else:
+            config = dict(config)
+            model_type = config.pop("model_type", None)
+            if model_type is None:
+                raise ValueError("hf_transformer: config needs a model_type, e.g. roberta")
+            self.model = AutoModel.from_config(AutoConfig.for_model(model_type, **config))
+        if pooling == "pooler" and getattr(self.model, "pooler", None) is None:
+            raise ValueError(f"hf_transformer: {type(self.model).__name__} has no pooler; use pooling: cls or mean")
+        self.pooling = pooling
+        self.pad_token_id = self.model.config.pad_token_id or 0
+
+    def output_size(self) -> int:
+        return self.model.config.hidden_size
+
+    def forward(self, text: torch.Tensor, text_lengths: torch.Tensor) -> torch.Tensor:
+        pad = make_pad_mask(text_lengths, text, length_dim=1)
+        out = self.model(input_ids=text.masked_fill(pad, self.pad_token_id), attention_mask=(~pad).long())
+        if self.pooling == "pooler":
+            return out.pooler_output
+        if self.pooling == "cls":
+            return out.last_hidden_state[:, 0]
+        return masked_mean(out.last_hidden_state, text_lengths)

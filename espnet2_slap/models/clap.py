@@ -1,0 +1,71 @@
+"""CLAP: the contrastive baseline on the same towers."""
+
+import logging
+import math
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.torch_utils.device_funcs import force_gatherable
+from typeguard import typechecked
+
+from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
+from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
+from espnet2_slap.losses.infonce import symmetric_infonce
+from espnet2_slap.models.two_tower import TwoTowerModel
+
+
+class CLAPModel(TwoTowerModel):
+    """Symmetric InfoNCE with a learnable temperature T = exp(-logit_scale), logit_scale clamped to
+    [0, log(max_logit_scale)] (LAION-CLAP: T >= 0.01). Negatives span all DDP ranks (losses/infonce.py)."""
+
+    @typechecked
+    def __init__(
+        self,
+        frontend: AbsFrontend,
+        specaug: Optional[AbsSpecAug],
+        normalize: Optional[AbsNormalize],
+        audio_encoder: AbsAudioEncoder,
+        text_encoder: AbsTextEncoder,
+        projection_dim: int = 512,
+        projector_hidden: int = 512,
+        projector_batchnorm: bool = False,
+        init_temperature: float = 0.1,
+        max_logit_scale: float = 100.0,
+    ):
+        super().__init__(
+            frontend, specaug, normalize, audio_encoder, text_encoder,
+            projection_dim, projector_hidden, projector_batchnorm,
+        )
+        if not 1.0 / max_logit_scale <= init_temperature <= 1.0:
+            raise ValueError(f"init_temperature must lie in [1/max_logit_scale, 1], got {init_temperature}")
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+        self.max_log_scale = math.log(max_logit_scale)
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        utt_id: Optional[List[str]] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Waveforms (B, S) and caption ids (B, L) -> (loss, stats, weight = B)."""
+        audio = self.encode_audio(speech, speech_lengths)
+        text_out = self.encode_text(text, text_lengths)
+        logit_scale = self.logit_scale.clamp(0.0, self.max_log_scale).exp()
+        loss_a2t, loss_t2a = symmetric_infonce(audio.projection, text_out.projection, logit_scale)
+        loss = (loss_a2t + loss_t2a) / 2.0
+        if not torch.isfinite(loss):
+            logging.warning(f"CLAP: non-finite loss in the batch of {utt_id}; the trainer will skip this update")
+        stats = dict(
+            loss=loss.detach(),
+            loss_a2t=loss_a2t.detach(),
+            loss_t2a=loss_t2a.detach(),
+            **self.inbatch_stats(audio.projection, text_out.projection, audio.projection, text_out.projection),
+            temperature=(1.0 / logit_scale).detach(),
+        )
+        return force_gatherable((loss, stats, speech.size(0)), loss.device)

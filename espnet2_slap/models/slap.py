@@ -1,0 +1,111 @@
+"""SLAP: Siamese Language-Audio Pretraining (BYOL-style, no negatives)."""
+
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.torch_utils.device_funcs import force_gatherable
+from typeguard import typechecked
+
+from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
+from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
+from espnet2_slap.layers.ema import TauSchedule, ema_update_, make_target
+from espnet2_slap.layers.mlp import MLP
+from espnet2_slap.losses.byol import inter_modal_loss, intra_modal_loss
+from espnet2_slap.models.two_tower import TwoTowerModel
+
+
+class SLAPModel(TwoTowerModel):
+    """Context towers + predictors trained by gradient; target towers are their EMA.
+
+    loss = lambda_inter * L_inter + (1 - lambda_inter) * L_intra (see losses/byol.py). The EMA update is
+    ``ema_step()``; SLAPTask registers it as a post-hook of the optimizer's ``step``, so it runs exactly once
+    per parameter update (once per effective batch with --accum_grad, never for a step the trainer or the AMP
+    grad scaler skips). ``ema_updates`` counts updates, drives the tau schedule and is saved with the model.
+    Target parameters have requires_grad=False and are only computed under no_grad.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        frontend: AbsFrontend,
+        specaug: Optional[AbsSpecAug],
+        normalize: Optional[AbsNormalize],
+        audio_encoder: AbsAudioEncoder,
+        text_encoder: AbsTextEncoder,
+        projection_dim: int = 512,
+        projector_hidden: int = 512,
+        projector_batchnorm: bool = False,
+        predictor_hidden: int = 4096,
+        predictor_batchnorm: bool = False,
+        predictor_dropout: float = 0.0,
+        lambda_inter: float = 0.5,
+        tau: float = 0.995,
+        tau_end: float = 1.0,
+        tau_schedule: str = "constant",
+        tau_total_steps: Optional[int] = None,
+    ):
+        super().__init__(
+            frontend, specaug, normalize, audio_encoder, text_encoder,
+            projection_dim, projector_hidden, projector_batchnorm,
+        )
+        if not 0.0 <= lambda_inter <= 1.0:
+            raise ValueError(f"lambda_inter must lie in [0, 1], got {lambda_inter}")
+        self.lambda_inter = lambda_inter
+        predictor_dims = [projection_dim, predictor_hidden, projection_dim]
+        self.audio_predictor = MLP(predictor_dims, batchnorm=predictor_batchnorm, dropout=predictor_dropout)
+        self.text_predictor = MLP(predictor_dims, batchnorm=predictor_batchnorm, dropout=predictor_dropout)
+        self.audio_target = make_target(self.audio_tower)
+        self.text_target = make_target(self.text_tower)
+        self.tau_schedule = TauSchedule(tau, tau_end, tau_schedule, tau_total_steps)
+        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def tau(self) -> float:
+        """The tau the next EMA update will use."""
+        return self.tau_schedule(int(self.ema_updates))
+
+    @torch.no_grad()
+    def ema_step(self) -> None:
+        """Move both target towers towards the context towers, then count the update."""
+        tau = self.tau
+        ema_update_(self.audio_target, self.audio_tower, tau)
+        ema_update_(self.text_target, self.text_tower, tau)
+        self.ema_updates += 1
+
+    def forward(
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        utt_id: Optional[List[str]] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Waveforms (B, S) and caption ids (B, L) -> (loss, stats, weight = B)."""
+        feats, feats_lengths = self.extract_feats(speech, speech_lengths)
+        audio = self._audio_output(feats, feats_lengths)
+        text_out = self.encode_text(text, text_lengths)
+        with torch.no_grad():
+            _, target_audio = self.audio_target(feats, feats_lengths)
+            _, target_text = self.text_target(text, text_lengths)
+        terms = (audio.prediction, text_out.prediction, target_audio, target_text)
+        loss_inter = inter_modal_loss(*terms)
+        loss_intra = intra_modal_loss(*terms)
+        loss = self.lambda_inter * loss_inter + (1.0 - self.lambda_inter) * loss_intra
+        if not torch.isfinite(loss):
+            logging.warning(
+                f"SLAP: non-finite loss (inter {loss_inter.item()}, intra {loss_intra.item()}) "
+                f"in the batch of {utt_id}; the trainer will skip this update and the EMA with it"
+            )
+        stats = dict(
+            loss=loss.detach(),
+            loss_inter=loss_inter.detach(),
+            loss_intra=loss_intra.detach(),
+            **self.inbatch_stats(audio.prediction, text_out.prediction, audio.projection, text_out.projection),
+            tau=torch.tensor(self.tau),
+        )
+        return force_gatherable((loss, stats, speech.size(0)), loss.device)

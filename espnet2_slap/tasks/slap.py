@@ -1,0 +1,282 @@
+"""SLAPTask: trains SLAP and CLAP audio-text embedding models with ESPnet's trainer."""
+
+import argparse
+import logging
+from inspect import signature
+from typing import Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.asr.specaug.specaug import SpecAug
+from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.layers.global_mvn import GlobalMVN
+from espnet2.layers.utterance_mvn import UtteranceMVN
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.torch_utils.initialize import initialize
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.collate_fn import CommonCollateFn
+from espnet2.train.trainer import Trainer
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool, str_or_none
+from typeguard import typechecked
+
+from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
+from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
+from espnet2_slap.encoders.conv_audio_encoder import ConvAudioEncoder
+from espnet2_slap.encoders.hf_transformer_text_encoder import HFTransformerTextEncoder
+from espnet2_slap.encoders.transformer_text_encoder import TransformerTextEncoder
+from espnet2_slap.layers.logmel import LogMelFrontend
+from espnet2_slap.models.clap import CLAPModel
+from espnet2_slap.models.slap import SLAPModel
+from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
+
+frontend_choices = ClassChoices(
+    name="frontend",
+    classes=dict(logmel=LogMelFrontend),
+    type_check=AbsFrontend,
+    default="logmel",
+)
+specaug_choices = ClassChoices(
+    name="specaug",
+    classes=dict(specaug=SpecAug),
+    type_check=AbsSpecAug,
+    default=None,
+    optional=True,
+)
+normalize_choices = ClassChoices(
+    name="normalize",
+    classes=dict(global_mvn=GlobalMVN, utterance_mvn=UtteranceMVN),
+    type_check=AbsNormalize,
+    default=None,
+    optional=True,
+)
+audio_encoder_choices = ClassChoices(
+    name="audio_encoder",
+    classes=dict(conv=ConvAudioEncoder),
+    type_check=AbsAudioEncoder,
+    default="conv",
+)
+text_encoder_choices = ClassChoices(
+    name="text_encoder",
+    classes=dict(hf_transformer=HFTransformerTextEncoder, transformer=TransformerTextEncoder),
+    type_check=AbsTextEncoder,
+    default="transformer",
+)
+model_choices = ClassChoices(
+    name="model",
+    classes=dict(slap=SLAPModel, clap=CLAPModel),
+    type_check=AbsESPnetModel,
+    default="slap",
+)
+
+
+def count_parameters(module: Optional[torch.nn.Module]) -> int:
+    return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+class SLAPTask(AbsTask):
+    """Data: ``speech`` (waveform; ``sound`` or ``kaldi_ark``) and ``text`` (captions; ``text``)."""
+
+    num_optimizers: int = 1
+    class_choices_list = [
+        frontend_choices,
+        specaug_choices,
+        normalize_choices,
+        audio_encoder_choices,
+        text_encoder_choices,
+        model_choices,
+    ]
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group(description="Task related")
+        group.add_argument(
+            "--token_type",
+            type=str,
+            default="bpe",
+            choices=TOKEN_TYPES,
+            help="bpe: sentencepiece model (--bpemodel) and --token_list; "
+            "hugging_face: a local tokenizer directory given as --bpemodel",
+        )
+        group.add_argument("--token_list", type=str_or_none, default=None, help="Token list (bpe only)")
+        group.add_argument(
+            "--bpemodel", type=str_or_none, default=None, help="sentencepiece model or local tokenizer dir"
+        )
+        group.add_argument(
+            "--cleaner",
+            type=str_or_none,
+            default=None,
+            choices=[None, "tacotron", "jaconv", "vietnamese"],
+            help="Text cleaner applied to captions",
+        )
+        group.add_argument(
+            "--init",
+            type=lambda x: str_or_none(x.lower()),
+            default=None,
+            choices=["chainer", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", None],
+            help="The initialization method",
+        )
+
+        group = parser.add_argument_group(description="Preprocess related")
+        group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Apply preprocessing")
+        group.add_argument(
+            "--preprocessor_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="Options of SLAPPreprocessor: crop_seconds (training crop length, random in training and "
+            "centred in validation), caption_delimiter (default '|||'), max_text_length (default 128), "
+            "short_audio ('error' or 'pad'). Defaults: "
+            + str(get_default_kwargs(SLAPPreprocessor)),
+        )
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def sample_rate(cls, args: argparse.Namespace) -> int:
+        """The front end's sampling rate: its ``fs`` option or that option's default."""
+        frontend_class = frontend_choices.get_class(args.frontend)
+        return int(args.frontend_conf.get("fs", signature(frontend_class).parameters["fs"].default))
+
+    @classmethod
+    @typechecked
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
+        [Collection[Tuple[str, Dict[str, np.ndarray]]]],
+        Tuple[List[str], Dict[str, torch.Tensor]],
+    ]:
+        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    @typechecked
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.array]], Dict[str, np.ndarray]]]:
+        if not args.use_preprocessor:
+            return None
+        conf = dict(args.preprocessor_conf)
+        crop_seconds = conf.pop("crop_seconds", None)
+        if crop_seconds is not None:
+            conf["crop_samples"] = int(round(float(crop_seconds) * cls.sample_rate(args)))
+        return SLAPPreprocessor(
+            train=train,
+            token_type=args.token_type,
+            token_list=args.token_list,
+            bpemodel=args.bpemodel,
+            text_cleaner=args.cleaner,
+            **conf,
+        )
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech", "text")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    @typechecked
+    def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        # 1. Vocabulary (bpe): the recipe's token list
+        vocab_size = None
+        if isinstance(args.token_list, str):
+            with open(args.token_list, encoding="utf-8") as f:
+                args.token_list = [line.rstrip() for line in f]
+        if args.token_list is not None:
+            vocab_size = len(args.token_list)
+
+        # 2. Audio front end: log-mel, SpecAug, normalisation
+        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        specaug = None if args.specaug is None else specaug_choices.get_class(args.specaug)(**args.specaug_conf)
+        normalize = (
+            None if args.normalize is None else normalize_choices.get_class(args.normalize)(**args.normalize_conf)
+        )
+
+        # 3. Encoders
+        audio_encoder = audio_encoder_choices.get_class(args.audio_encoder)(
+            input_size=frontend.output_size(), **args.audio_encoder_conf
+        )
+        text_encoder_class = text_encoder_choices.get_class(args.text_encoder)
+        text_encoder_conf = dict(args.text_encoder_conf)
+        if "vocab_size" in signature(text_encoder_class).parameters:
+            if vocab_size is None:
+                raise ValueError(f"text_encoder {args.text_encoder} needs --token_list (its vocabulary)")
+            text_encoder_conf["vocab_size"] = vocab_size
+        text_encoder = text_encoder_class(**text_encoder_conf)
+
+        # 4. Model
+        model_class = model_choices.get_class(args.model)
+        if model_class is SLAPModel:
+            cls.resolve_tau_total_steps(args)
+        model = model_class(
+            frontend=frontend,
+            specaug=specaug,
+            normalize=normalize,
+            audio_encoder=audio_encoder,
+            text_encoder=text_encoder,
+            **args.model_conf,
+        )
+
+        # 5. Initialisation (target towers start as copies of the context towers)
+        if args.init is not None:
+            initialize(model, args.init)
+            if isinstance(model, SLAPModel):
+                model.audio_target.load_state_dict(model.audio_tower.state_dict())
+                model.text_target.load_state_dict(model.text_tower.state_dict())
+        cls.log_parameter_counts(model)
+        return model
+
+    @classmethod
+    def resolve_tau_total_steps(cls, args: argparse.Namespace) -> None:
+        """A linear/cosine tau schedule spans training: its length in optimizer steps is either given
+        (model_conf tau_total_steps) or derived from --max_epoch, --num_iters_per_epoch and --accum_grad."""
+        conf = args.model_conf
+        if conf.get("tau_schedule", "constant") == "constant" or conf.get("tau_total_steps") is not None:
+            return
+        if getattr(args, "num_iters_per_epoch", None) is None:
+            raise ValueError(
+                f"tau_schedule {conf['tau_schedule']} needs model_conf tau_total_steps "
+                "(optimizer steps over all of training) or --num_iters_per_epoch to derive it"
+            )
+        conf["tau_total_steps"] = args.max_epoch * args.num_iters_per_epoch // args.accum_grad
+        logging.info(f"tau schedule over {conf['tau_total_steps']} optimizer steps")
+
+    @staticmethod
+    def log_parameter_counts(model: AbsESPnetModel) -> None:
+        parts = {
+            "audio encoder": model.audio_tower.encoder,
+            "audio projector": model.audio_tower.projector,
+            "text encoder": model.text_tower.encoder,
+            "text projector": model.text_tower.projector,
+            "predictors": torch.nn.ModuleList(
+                [m for m in (model.audio_predictor, model.text_predictor) if m is not None]
+            ),
+            "EMA targets (no gradient)": torch.nn.ModuleList(
+                [getattr(model, name) for name in ("audio_target", "text_target") if hasattr(model, name)]
+            ),
+        }
+        lines = [f"  {name:<26} {count_parameters(m) / 1e6:9.3f} M" for name, m in parts.items()]
+        total = count_parameters(model)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        logging.info(
+            f"{type(model).__name__} parameters:\n" + "\n".join(lines)
+            + f"\n  {'total':<26} {total / 1e6:9.3f} M ({trainable / 1e6:.3f} M trainable)"
+        )
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        """ESPnet's optimizer, plus SLAP's EMA update as a post-hook of its ``step``.
+
+        ESPnet's trainer calls ``optimizer.step()`` once per --accum_grad micro-batches, not at all when the
+        gradient norm is non-finite, and through the AMP GradScaler, which skips ``step`` on inf/nan
+        gradients; a post-hook therefore moves the targets exactly when the context weights moved. Under DDP
+        every rank steps the same averaged gradients, so targets stay identical across ranks.
+        """
+        optimizers = super().build_optimizers(args, model)
+        if isinstance(model, SLAPModel):
+            optimizers[0].register_step_post_hook(lambda optimizer, opt_args, opt_kwargs: model.ema_step())
+        return optimizers

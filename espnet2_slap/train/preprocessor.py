@@ -1,0 +1,116 @@
+"""Per-utterance preprocessing for SLAPTask: audio crop and caption tokenization."""
+
+from pathlib import Path
+from typing import Collection, Dict, Iterable, List, Optional, Union
+
+import numpy as np
+from espnet2.text.build_tokenizer import build_tokenizer
+from espnet2.text.cleaner import TextCleaner
+from espnet2.text.hugging_face_token_id_converter import HuggingFaceTokenIDConverter
+from espnet2.text.token_id_converter import TokenIDConverter
+from espnet2.train.preprocessor import AbsPreprocessor
+from typeguard import typechecked
+
+from espnet2_slap.utils.captions import CAPTION_DELIMITER
+
+TOKEN_TYPES = ("bpe", "hugging_face")
+
+
+class SLAPPreprocessor(AbsPreprocessor):
+    """One (uid, {"speech": (S,) or (S, C), "text": str}) -> {"speech": (S',) float32, "text": (L,) int64}.
+
+    Audio: multi-channel is averaged to mono; with ``crop_samples`` a window of that length is taken at a
+    random offset in training and centred otherwise (``np.random``, which ESPnet seeds per epoch and loader
+    worker). A clip shorter than the crop is an error naming the utterance, or zero-padded with
+    ``short_audio="pad"``.
+
+    Text: a ``text`` line may hold several captions separated by ``caption_delimiter`` (default ``|||``, e.g.
+    ``utt1 a calm piano piece ||| solo piano, slow``); training draws one at random per step, validation takes
+    the first. ``hugging_face`` tokens get the tokenizer's special tokens (``<s> ... </s>`` for RoBERTa), which
+    ESPnet's converter leaves out; captions are cut to ``max_text_length`` tokens, special tokens included.
+    """
+
+    @typechecked
+    def __init__(
+        self,
+        train: bool,
+        token_type: str,
+        token_list: Union[Path, str, Iterable[str], None] = None,
+        bpemodel: Union[Path, str, None] = None,
+        text_cleaner: Optional[Collection[str]] = None,
+        unk_symbol: str = "<unk>",
+        caption_delimiter: str = CAPTION_DELIMITER,
+        max_text_length: int = 128,
+        crop_samples: Optional[int] = None,
+        short_audio: str = "error",
+        speech_name: str = "speech",
+        text_name: str = "text",
+    ):
+        super().__init__(train)
+        if token_type not in TOKEN_TYPES:
+            raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
+        if short_audio not in ("error", "pad"):
+            raise ValueError(f"short_audio must be 'error' or 'pad', got {short_audio!r}")
+        if bpemodel is None:
+            raise ValueError(f"token_type={token_type} needs --bpemodel (a sentencepiece model or a tokenizer dir)")
+        self.tokenizer = build_tokenizer(token_type=token_type, bpemodel=str(bpemodel))
+        if token_type == "hugging_face":
+            self.token_id_converter = HuggingFaceTokenIDConverter(str(bpemodel))
+            self.add_special_tokens = self.token_id_converter.tokenizer.build_inputs_with_special_tokens
+        else:
+            if token_list is None:
+                raise ValueError("token_type=bpe needs --token_list")
+            self.token_id_converter = TokenIDConverter(token_list=token_list, unk_symbol=unk_symbol)
+            self.add_special_tokens = list
+        self.num_special_tokens = len(self.add_special_tokens([]))
+        if max_text_length <= self.num_special_tokens:
+            raise ValueError(f"max_text_length {max_text_length} leaves no room for caption tokens")
+        self.text_cleaner = TextCleaner(text_cleaner)
+        self.caption_delimiter = caption_delimiter
+        self.max_text_length = max_text_length
+        self.crop_samples = crop_samples
+        self.short_audio = short_audio
+        self.speech_name = speech_name
+        self.text_name = text_name
+
+    def captions(self, uid: str, line: str) -> List[str]:
+        """All captions of one ``text`` line; an empty one is an error naming the utterance."""
+        captions = [c.strip() for c in line.split(self.caption_delimiter)]
+        if not all(captions):
+            raise ValueError(f"utterance {uid}: empty caption in text line {line!r}")
+        return captions
+
+    def tokenize(self, caption: str) -> np.ndarray:
+        """Caption -> token ids (L,) with special tokens, at most max_text_length long."""
+        tokens = self.tokenizer.text2tokens(self.text_cleaner(caption))
+        ids = self.token_id_converter.tokens2ids(tokens)[: self.max_text_length - self.num_special_tokens]
+        return np.asarray(self.add_special_tokens(ids), dtype=np.int64)
+
+    def crop(self, uid: str, speech: np.ndarray) -> np.ndarray:
+        """(S,) -> (crop_samples,): random window in training, the centred one otherwise."""
+        n, size = len(speech), self.crop_samples
+        if n < size:
+            if self.short_audio == "error":
+                raise ValueError(
+                    f"utterance {uid}: {n} samples, shorter than the crop of {size} samples "
+                    "(set preprocessor_conf short_audio: pad to zero-pad such clips)"
+                )
+            return np.pad(speech, (0, size - n))
+        offset = np.random.randint(0, n - size + 1) if self.train else (n - size) // 2
+        return speech[offset : offset + size]
+
+    def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+        if self.speech_name in data:
+            speech = np.asarray(data[self.speech_name], dtype=np.float32)
+            if speech.ndim == 2:
+                speech = speech.mean(axis=1)
+            if speech.size == 0:
+                raise ValueError(f"utterance {uid}: empty audio")
+            if self.crop_samples is not None:
+                speech = self.crop(uid, speech)
+            data[self.speech_name] = speech
+        if self.text_name in data and isinstance(data[self.text_name], str):
+            captions = self.captions(uid, data[self.text_name])
+            caption = captions[np.random.randint(len(captions))] if self.train else captions[0]
+            data[self.text_name] = self.tokenize(caption)
+        return data

@@ -1,0 +1,29 @@
+"""espnet2_slap: SLAP and CLAP music-text embedding models as an ESPnet2 plugin."""
+
+from setuptools import find_packages, setup
+
+# The stack of DEVELOPERS.md. torch/torchaudio are pinned; tools/setup.sh installs them first.
+install_requires = [
+    "torch==2.11.0",
+    "torchaudio==2.11.0",
+    "espnet==202511",
+    "transformers",
+    "kaldiio",
+    "numpy>=2",
+    "soundfile",
+    "tensorboard",
+    "scikit-learn",
+    "matplotlib",
+    "umap-learn",
+]
+
+setup(
+    name="espnet2_slap",
+    version="0.1.0",
+    description="SLAP (Siamese Language-Audio Pretraining) and CLAP for ESPnet2",
+    packages=find_packages(include=["espnet2_slap", "espnet2_slap.*"]),
+    package_data={"espnet2_slap": ["py.typed"]},
+    python_requires=">=3.11,<3.12",
+    install_requires=install_requires,
+    extras_require={"test": ["pytest", "tokenizers"]},
+)

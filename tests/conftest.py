@@ -36,3 +36,57 @@ def bpe(corpus, tmp_path_factory):
     from espnet2_slap.bin.slap_tokenizer import train_sentencepiece
 
     return train_sentencepiece(corpus / "train" / "text", tmp_path_factory.mktemp("bpe"), vocab_size=80)
+
+
+def tiny_args(tmp_path: Path, model: str = "slap", *extra: str):
+    """Parsed SLAPTask arguments for the tiny config, with a 50-token vocabulary and no normalisation."""
+    from espnet2_slap.tasks.slap import SLAPTask
+
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("<unk>\n" + "".join(f"tok{i}\n" for i in range(49)))
+    return SLAPTask.get_parser().parse_args(
+        ["--config", str(TINY_CONF / f"train_{model}_tiny.yaml"), "--normalize", "none",
+         "--token_list", str(tokens), "--output_dir", str(tmp_path / "exp"), *extra]
+    )
+
+
+def tiny_model(tmp_path: Path, model: str = "slap", *extra: str, dropout: bool = True):
+    """(args, model) built by SLAPTask.build_model from the tiny config; dropout=False zeroes all dropout."""
+    import torch
+
+    from espnet2_slap.tasks.slap import SLAPTask
+
+    torch.manual_seed(0)
+    args = tiny_args(tmp_path, model, *extra)
+    if not dropout:
+        args.text_encoder_conf.update(dropout_rate=0.0, positional_dropout_rate=0.0)
+    return args, SLAPTask.build_model(args)
+
+
+def random_batch(batch_size: int, seed: int = 0, seconds: float = 1.5, fs: int = 16000, vocab: int = 50):
+    """A collated batch like ESPnet's: waveforms (B, S) and caption ids (B, L) padded with -1."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    num_samples = int(seconds * fs)
+    text_lengths = torch.randint(4, 20, (batch_size,), generator=g)
+    text = torch.randint(1, vocab, (batch_size, int(text_lengths.max())), generator=g)
+    text[torch.arange(text.size(1)) >= text_lengths[:, None]] = -1
+    return dict(
+        speech=0.1 * torch.randn(batch_size, num_samples, generator=g),
+        speech_lengths=torch.full((batch_size,), num_samples),
+        text=text,
+        text_lengths=text_lengths,
+    )
+
+
+def split_batch(batch: dict, parts: int) -> list:
+    """Cut a collated batch into ``parts`` micro-batches, each re-padded to its own longest caption."""
+    size = batch["speech"].size(0) // parts
+    micro = []
+    for i in range(parts):
+        sl = slice(i * size, (i + 1) * size)
+        b = {k: v[sl] for k, v in batch.items()}
+        b["text"] = b["text"][:, : int(b["text_lengths"].max())]
+        micro.append(b)
+    return micro

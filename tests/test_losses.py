@@ -1,0 +1,71 @@
+"""The loss formulas of SLAP (BYOL regression) and CLAP (symmetric InfoNCE) against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+from conftest import random_batch, tiny_model
+
+from espnet2_slap.losses.byol import inter_modal_loss, intra_modal_loss, regression_distance
+from espnet2_slap.losses.infonce import symmetric_infonce
+
+Q_AUDIO = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+Q_TEXT = torch.tensor([[1.0, 1.0], [3.0, 0.0]])
+TARGET_AUDIO = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+TARGET_TEXT = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+R2 = math.sqrt(2.0)
+
+
+def test_regression_distance_is_two_minus_two_cosine():
+    d = regression_distance(torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 1.0]]),
+                            torch.tensor([[5.0, 0.0], [1.0, 0.0], [0.0, -3.0]]))
+    torch.testing.assert_close(d, torch.tensor([0.0, 2.0 - R2, 4.0]))
+
+
+def test_inter_and_intra_modal_losses_by_hand():
+    # inter: d(q_a, z~_t) = [2, 2], d(q_t, z~_a) = [2 - sqrt2, 2]  -> (2 + 2 - sqrt2/2) / 2
+    # intra: d(q_a, z~_a) = [0, 4], d(q_t, z~_t) = [2 - sqrt2, 0]  -> (2 + 1 - sqrt2/2) / 2
+    terms = (Q_AUDIO, Q_TEXT, TARGET_AUDIO, TARGET_TEXT)
+    assert inter_modal_loss(*terms).item() == pytest.approx(2.0 - R2 / 4)
+    assert intra_modal_loss(*terms).item() == pytest.approx(1.5 - R2 / 4)
+
+
+@pytest.mark.parametrize("lambda_inter", [0.0, 0.3, 1.0])
+def test_slap_total_loss_weights_inter_and_intra_by_lambda(tmp_path, lambda_inter):
+    """lambda=1 keeps only the inter-modal terms, lambda=0 only the intra-modal ones."""
+    _, model = tiny_model(tmp_path, "slap", "--model_conf", f"lambda_inter={lambda_inter}")
+    loss, stats, weight = model(**random_batch(4))
+    expected = lambda_inter * stats["loss_inter"] + (1 - lambda_inter) * stats["loss_intra"]
+    torch.testing.assert_close(loss.detach(), expected)
+    assert not torch.isclose(stats["loss_inter"], stats["loss_intra"])  # so the weighting is visible
+    assert weight.item() == 4
+
+
+def test_symmetric_infonce_by_hand():
+    """Two orthogonal pairs at scale s: each row's cross-entropy is log(1 + exp(-s)), both directions."""
+    z = torch.eye(2)
+    a2t, t2a = symmetric_infonce(3.0 * z, z, torch.tensor(5.0))
+    assert a2t.item() == pytest.approx(math.log1p(math.exp(-5.0)))
+    assert t2a.item() == pytest.approx(math.log1p(math.exp(-5.0)))
+
+
+def test_symmetric_infonce_directions_differ_when_asymmetric():
+    z_audio = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
+    z_text = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    a2t, t2a = symmetric_infonce(z_audio, z_text, torch.tensor(10.0))
+    sim = 10.0 * torch.nn.functional.normalize(z_audio, dim=-1) @ torch.nn.functional.normalize(z_text, dim=-1).T
+    labels = torch.arange(3)
+    torch.testing.assert_close(a2t, torch.nn.functional.cross_entropy(sim, labels))
+    torch.testing.assert_close(t2a, torch.nn.functional.cross_entropy(sim.T, labels))
+    assert not torch.isclose(a2t, t2a)
+
+
+def test_clap_temperature_is_learnable_and_clamped(tmp_path):
+    _, model = tiny_model(tmp_path, "clap", "--model_conf", "init_temperature=0.1")
+    _, stats, _ = model(**random_batch(4))
+    assert stats["temperature"].item() == pytest.approx(0.1)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(1e4))  # beyond the clamp: T stays at 1/100
+    loss, stats, _ = model(**random_batch(4))
+    assert stats["temperature"].item() == pytest.approx(0.01)
+    assert model.logit_scale.requires_grad

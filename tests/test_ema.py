@@ -62,11 +62,11 @@ def test_cosine_schedule_length_derived_from_training_options(tmp_path):
 def test_one_optimizer_step_moves_targets_by_the_ema_rule(tmp_path):
     args, model = tiny_model(tmp_path, "slap")
     (optimizer,) = SLAPTask.build_optimizers(args, model)
-    with torch.no_grad():  # online and target apart, so that the update is far above rounding
-        for p in (*model.audio_tower.parameters(), *model.text_tower.parameters()):
+    model(**random_batch(4))[0].backward()
+    with torch.no_grad():  # targets apart from the context towers, so that the update is far above rounding
+        for p in (*model.audio_target.parameters(), *model.text_target.parameters()):
             p.add_(0.1 * torch.randn_like(p))
     old_target = {n: p.clone() for n, p in model.named_parameters() if "_target." in n}
-    model(**random_batch(4))[0].backward()
     optimizer.step()
     tau = args.model_conf["tau"]
     assert int(model.ema_updates) == 1
@@ -137,3 +137,18 @@ def test_ema_state_round_trips_through_state_dict(tmp_path):
     assert int(restored.ema_updates) == 5
     assert restored.tau == pytest.approx(0.995)  # tiny config: 0.99 -> 1.0 linearly over 10 updates
     torch.testing.assert_close(target_params(restored), target_params(model))
+
+
+@pytest.mark.parametrize("updates, synced", [(0, True), (3, False)])
+def test_targets_start_as_the_context_towers(tmp_path, updates, synced):
+    """Weights loaded after build_model (--init_param) reach the targets of a fresh run, not of a resumed one."""
+    _, model = tiny_model(tmp_path, "slap")
+    model.ema_updates.fill_(updates)
+    with torch.no_grad():  # as --init_param would, after the model (and its targets) were built
+        for p in model.audio_tower.parameters():
+            p.add_(1.0)
+    before = target_params(model)
+    model.train()
+    model(**random_batch(2))
+    assert torch.equal(target_params(model), online_params(model)) == synced
+    assert torch.equal(target_params(model), before) != synced

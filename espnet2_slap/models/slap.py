@@ -25,7 +25,9 @@ class SLAPModel(TwoTowerModel):
     ``ema_step()``; SLAPTask registers it as a post-hook of the optimizer's ``step``, so it runs exactly once
     per parameter update (once per effective batch with --accum_grad, never for a step the trainer or the AMP
     grad scaler skips). ``ema_updates`` counts updates, drives the tau schedule and is saved with the model.
-    Target parameters have requires_grad=False and are only computed under no_grad.
+    Target parameters have requires_grad=False and are only computed under no_grad. Targets start as copies
+    of the context towers at the first training forward of a fresh run (``ema_updates == 0``), so weights
+    loaded after ``build_model`` (ESPnet's ``--init_param``, ``--init``) reach them too.
     """
 
     @typechecked
@@ -62,6 +64,7 @@ class SLAPModel(TwoTowerModel):
         self.text_target = make_target(self.text_tower)
         self.tau_schedule = TauSchedule(tau, tau_end, tau_schedule, tau_total_steps)
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        self._targets_checked = False
 
     @property
     def tau(self) -> float:
@@ -76,6 +79,11 @@ class SLAPModel(TwoTowerModel):
         ema_update_(self.text_target, self.text_tower, tau)
         self.ema_updates += 1
 
+    @torch.no_grad()
+    def copy_towers_to_targets(self) -> None:
+        self.audio_target.load_state_dict(self.audio_tower.state_dict())
+        self.text_target.load_state_dict(self.text_tower.state_dict())
+
     def forward(
         self,
         speech: torch.Tensor,
@@ -86,6 +94,10 @@ class SLAPModel(TwoTowerModel):
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """Waveforms (B, S) and caption ids (B, L) -> (loss, stats, weight = B)."""
+        if self.training and not self._targets_checked:
+            if int(self.ema_updates) == 0:
+                self.copy_towers_to_targets()
+            self._targets_checked = True
         feats, feats_lengths = self.extract_feats(speech, speech_lengths)
         audio = self._audio_output(feats, feats_lengths)
         text_out = self.encode_text(text, text_lengths)

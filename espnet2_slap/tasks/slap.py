@@ -221,12 +221,9 @@ class SLAPTask(AbsTask):
             **args.model_conf,
         )
 
-        # 5. Initialisation (target towers start as copies of the context towers)
+        # 5. Initialisation (SLAP's targets copy the context towers when training starts)
         if args.init is not None:
             initialize(model, args.init)
-            if isinstance(model, SLAPModel):
-                model.audio_target.load_state_dict(model.audio_tower.state_dict())
-                model.text_target.load_state_dict(model.text_tower.state_dict())
         cls.log_parameter_counts(model)
         return model
 

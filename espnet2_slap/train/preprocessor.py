@@ -1,7 +1,7 @@
 """Per-utterance preprocessing for SLAPTask: audio crop and caption tokenization."""
 
 from pathlib import Path
-from typing import Collection, Dict, Iterable, List, Optional, Union
+from typing import Collection, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 from espnet2.text.build_tokenizer import build_tokenizer
@@ -16,6 +16,16 @@ from espnet2_slap.utils.captions import CAPTION_DELIMITER
 TOKEN_TYPES = ("bpe", "hugging_face")
 
 
+def special_token_ids(tokenizer, name: str) -> Tuple[List[int], List[int]]:
+    """([first id], [last id]) a Hugging Face tokenizer's model expects around a sequence: <s> ... </s> for
+    RoBERTa, [CLS] ... [SEP] for BERT (cls/sep when defined, else bos/eos)."""
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    if first is None or last is None:
+        raise ValueError(f"tokenizer {name} defines neither cls/sep nor bos/eos tokens")
+    return [first], [last]
+
+
 class SLAPPreprocessor(AbsPreprocessor):
     """One (uid, {"speech": (S,) or (S, C), "text": str}) -> {"speech": (S',) float32, "text": (L,) int64}.
 
@@ -26,8 +36,8 @@ class SLAPPreprocessor(AbsPreprocessor):
 
     Text: a ``text`` line may hold several captions separated by ``caption_delimiter`` (default ``|||``, e.g.
     ``utt1 a calm piano piece ||| solo piano, slow``); training draws one at random per step, validation takes
-    the first. ``hugging_face`` tokens get the tokenizer's special tokens (``<s> ... </s>`` for RoBERTa), which
-    ESPnet's converter leaves out; captions are cut to ``max_text_length`` tokens, special tokens included.
+    the first. ``hugging_face`` tokens get the tokenizer's special tokens (``<s> ... </s>`` for RoBERTa, whose
+    ``pooler_output`` reads position 0), which ESPnet's converter leaves out; captions are cut to ``max_text_length`` tokens, special tokens included.
     """
 
     @typechecked
@@ -56,13 +66,13 @@ class SLAPPreprocessor(AbsPreprocessor):
         self.tokenizer = build_tokenizer(token_type=token_type, bpemodel=str(bpemodel))
         if token_type == "hugging_face":
             self.token_id_converter = HuggingFaceTokenIDConverter(str(bpemodel))
-            self.add_special_tokens = self.token_id_converter.tokenizer.build_inputs_with_special_tokens
+            self.prefix, self.suffix = special_token_ids(self.token_id_converter.tokenizer, str(bpemodel))
         else:
             if token_list is None:
                 raise ValueError("token_type=bpe needs --token_list")
             self.token_id_converter = TokenIDConverter(token_list=token_list, unk_symbol=unk_symbol)
-            self.add_special_tokens = list
-        self.num_special_tokens = len(self.add_special_tokens([]))
+            self.prefix, self.suffix = [], []
+        self.num_special_tokens = len(self.prefix) + len(self.suffix)
         if max_text_length <= self.num_special_tokens:
             raise ValueError(f"max_text_length {max_text_length} leaves no room for caption tokens")
         self.text_cleaner = TextCleaner(text_cleaner)
@@ -84,7 +94,7 @@ class SLAPPreprocessor(AbsPreprocessor):
         """Caption -> token ids (L,) with special tokens, at most max_text_length long."""
         tokens = self.tokenizer.text2tokens(self.text_cleaner(caption))
         ids = self.token_id_converter.tokens2ids(tokens)[: self.max_text_length - self.num_special_tokens]
-        return np.asarray(self.add_special_tokens(ids), dtype=np.int64)
+        return np.asarray(self.prefix + ids + self.suffix, dtype=np.int64)
 
     def crop(self, uid: str, speech: np.ndarray) -> np.ndarray:
         """(S,) -> (crop_samples,): random window in training, the centred one otherwise."""

@@ -80,13 +80,15 @@ def random_batch(batch_size: int, seed: int = 0, seconds: float = 1.5, fs: int =
     )
 
 
-def split_batch(batch: dict, parts: int) -> list:
-    """Cut a collated batch into ``parts`` micro-batches, each re-padded to its own longest caption."""
-    size = batch["speech"].size(0) // parts
-    micro = []
-    for i in range(parts):
-        sl = slice(i * size, (i + 1) * size)
-        b = {k: v[sl] for k, v in batch.items()}
+def split_batch(batch: dict, parts) -> list:
+    """Cut a collated batch into micro-batches, ``parts`` equal ones or one per size in a list, each re-padded to
+    its own longest caption."""
+    total = batch["speech"].size(0)
+    sizes = [total // parts] * parts if isinstance(parts, int) else list(parts)
+    micro, start = [], 0
+    for size in sizes:
+        b = {k: v[start : start + size] for k, v in batch.items()}
         b["text"] = b["text"][:, : int(b["text_lengths"].max())]
         micro.append(b)
+        start += size
     return micro

@@ -8,15 +8,22 @@ import torch.nn.functional as F
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """(B, D) on each rank -> (world_size * B, D), rank order, gradients flowing back to every rank's input.
+    """(B_r, D) on rank r -> (sum_r B_r, D) in rank order, gradients flowing back to every rank's input.
 
-    The identity outside torch.distributed. Ranks must hold batches of the same size.
+    The identity outside torch.distributed. Batch sizes may differ between ranks (ESPnet gives rank r the rows
+    ``batch[r::world_size]``, uneven for an odd batch): rows are padded to the largest size for the collective
+    and trimmed after it.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
     import torch.distributed.nn.functional as dist_fn
 
-    return torch.cat(dist_fn.all_gather(x), dim=0)
+    size = torch.tensor([x.size(0)], device=x.device)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    sizes = [int(s) for s in sizes]
+    padded = torch.cat([x, x.new_zeros(max(sizes) - x.size(0), *x.shape[1:])], dim=0)
+    return torch.cat([part[:n] for part, n in zip(dist_fn.all_gather(padded), sizes)], dim=0)
 
 
 def symmetric_infonce(

@@ -83,21 +83,6 @@ def build(model_name: str, workdir: Path, vocab_size: int):
     return args, model, optimizer
 
 
-def random_batch(g, batch_size: int, num_samples: int, text_length: int, vocab_size: int) -> dict:
-    """A collated batch like ESPnet's: waveforms (B, S) and caption ids (B, L) padded with -1."""
-    import torch
-
-    text_lengths = torch.randint((2 * text_length) // 3, text_length + 1, (batch_size,), generator=g)
-    text = torch.randint(1, vocab_size - 1, (batch_size, int(text_lengths.max())), generator=g)
-    text[torch.arange(text.size(1)) >= text_lengths[:, None]] = -1
-    return dict(
-        speech=0.1 * torch.randn(batch_size, num_samples, generator=g),
-        speech_lengths=torch.full((batch_size,), num_samples),
-        text=text,
-        text_lengths=text_lengths,
-    )
-
-
 def current_rss_kib() -> int:
     try:
         with open("/proc/self/status") as f:
@@ -114,6 +99,7 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
     import torch
 
     import espnet2_slap.tasks.slap  # noqa: F401  (already there when forked; +RSS leaves the imports out)
+    from espnet2_slap.utils.dummy_batch import random_batch
 
     base_rss = current_rss_kib()
     torch.set_num_threads(opts.threads)
@@ -130,7 +116,7 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
         elapsed = 0.0
         for _ in range(k):
             # A fresh batch per micro-batch, as a data loader gives, made outside the timer; only one is alive.
-            batch = random_batch(g, batch_size, num_samples, opts.text_length, opts.vocab_size)
+            batch = random_batch(batch_size, num_samples, opts.text_length, opts.vocab_size - 1, g)
             start = time.perf_counter()
             loss, _, _ = model(**batch)
             (loss / k).backward()

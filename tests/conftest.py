@@ -64,20 +64,12 @@ def tiny_model(tmp_path: Path, model: str = "slap", *extra: str, dropout: bool =
 
 
 def random_batch(batch_size: int, seed: int = 0, seconds: float = 1.5, fs: int = 16000, vocab: int = 50):
-    """A collated batch like ESPnet's: waveforms (B, S) and caption ids (B, L) padded with -1."""
+    """A collated batch like ESPnet's: waveforms (B, S) and captions of 13 to 19 ids padded with -1."""
     import torch
 
-    g = torch.Generator().manual_seed(seed)
-    num_samples = int(seconds * fs)
-    text_lengths = torch.randint(4, 20, (batch_size,), generator=g)
-    text = torch.randint(1, vocab, (batch_size, int(text_lengths.max())), generator=g)
-    text[torch.arange(text.size(1)) >= text_lengths[:, None]] = -1
-    return dict(
-        speech=0.1 * torch.randn(batch_size, num_samples, generator=g),
-        speech_lengths=torch.full((batch_size,), num_samples),
-        text=text,
-        text_lengths=text_lengths,
-    )
+    from espnet2_slap.utils.dummy_batch import random_batch as make
+
+    return make(batch_size, int(seconds * fs), 19, vocab, torch.Generator().manual_seed(seed))
 
 
 def split_batch(batch: dict, parts) -> list:

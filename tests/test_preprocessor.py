@@ -141,6 +141,25 @@ def test_stereo_becomes_the_channel_mean(bpe):
     np.testing.assert_allclose(out, stereo.mean(axis=1), rtol=1e-6, atol=1e-6)
 
 
+def test_kaldi_ark_waveforms_are_scaled_like_sound_files(bpe, tmp_path):
+    """A waveform stored in a Kaldi ark (16-bit PCM, read by ESPnet's kaldi_ark type as integers) gives the same
+    samples as the same audio read from a wav file by the sound type."""
+    import kaldiio
+    import soundfile as sf
+    from espnet2.train.dataset import ESPnetDataset
+
+    pcm = (np.random.default_rng(0).standard_normal(800) * 3000).astype(np.int16)
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/wav.ark,{tmp_path}/ark.scp") as writer:
+        writer("utt1", (16000, pcm))
+    sf.write(tmp_path / "utt1.wav", pcm, 16000, subtype="PCM_16")
+    (tmp_path / "wav.scp").write_text(f"utt1 {tmp_path}/utt1.wav\n")
+    pre = bpe_preprocessor(bpe, train=False)
+    from_ark = ESPnetDataset([(str(tmp_path / "ark.scp"), "speech", "kaldi_ark")], preprocess=pre)["utt1"][1]
+    from_wav = ESPnetDataset([(str(tmp_path / "wav.scp"), "speech", "sound")], preprocess=pre)["utt1"][1]
+    assert from_ark["speech"].dtype == np.float32
+    np.testing.assert_array_equal(from_ark["speech"], from_wav["speech"])
+
+
 @pytest.mark.parametrize("speech", [np.zeros(0, dtype=np.float32), np.zeros((0, 2), dtype=np.float32)])
 @pytest.mark.parametrize("crop_samples", [None, 100])
 def test_empty_audio_is_an_error_naming_the_utterance(bpe, speech, crop_samples):

@@ -29,7 +29,8 @@ def special_token_ids(tokenizer, name: str) -> Tuple[List[int], List[int]]:
 class SLAPPreprocessor(AbsPreprocessor):
     """One (uid, {"speech": (S,) or (S, C), "text": str}) -> {"speech": (S',) float32, "text": (L,) int64}.
 
-    Audio: multi-channel is averaged to mono; with ``crop_samples`` a window of that length is taken at a
+    Audio: 16-bit integer samples (``kaldi_ark`` waveforms) are scaled to [-1, 1] like ``sound`` files;
+    multi-channel is averaged to mono; with ``crop_samples`` a window of that length is taken at a
     random offset in training and centred otherwise (``np.random``, which ESPnet seeds per epoch and loader
     worker). A clip shorter than the crop is an error naming the utterance, or zero-padded with
     ``short_audio="pad"``.
@@ -111,7 +112,11 @@ class SLAPPreprocessor(AbsPreprocessor):
 
     def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
         if self.speech_name in data:
-            speech = np.asarray(data[self.speech_name], dtype=np.float32)
+            speech = np.asarray(data[self.speech_name])
+            if np.issubdtype(speech.dtype, np.integer):
+                # kaldi_ark waveforms come as the 16-bit PCM integers Kaldi stores; ``sound`` gives [-1, 1]
+                speech = speech / 32768.0
+            speech = speech.astype(np.float32)
             if speech.ndim == 2:
                 speech = speech.mean(axis=1)
             if speech.size == 0:

@@ -152,3 +152,21 @@ def test_targets_start_as_the_context_towers(tmp_path, updates, synced):
     model(**random_batch(2))
     assert torch.equal(target_params(model), online_params(model)) == synced
     assert torch.equal(target_params(model), before) != synced
+
+
+def test_amp_grad_scaler_skipping_a_step_skips_the_ema(tmp_path):
+    """Under AMP ESPnet steps through GradScaler, which does not call optimizer.step() on inf/nan gradients:
+    the EMA hook then does not run either (CPU GradScaler, the same logic as CUDA's)."""
+    args, model = tiny_model(tmp_path, "slap")
+    (optimizer,) = SLAPTask.build_optimizers(args, model)
+    scaler = torch.amp.GradScaler("cpu")
+    for poison, expected_updates in ((True, 0), (False, 1)):
+        scaler.scale(model(**random_batch(4))[0]).backward()
+        if poison:
+            next(model.audio_tower.parameters()).grad.view(-1)[0] = float("inf")
+        before = target_params(model)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+        assert int(model.ema_updates) == expected_updates
+        assert torch.equal(target_params(model), before) == poison

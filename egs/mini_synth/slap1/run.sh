@@ -45,12 +45,12 @@ if [ ! -f ${stats_dir}/train/feats_stats.npz ]; then
         "${data_opts[@]}" --train_shape_file data/train/utt2dur --valid_shape_file data/valid/utt2dur \
         --output_dir ${stats_dir} > exp/collect_stats.log 2>&1 || { echo "failed: see exp/collect_stats.log" >&2; exit 1; }
 fi
-log "training ${train_config} into ${exp_dir} (log: ${exp_dir}/train.log)"
+log "training ${train_config} into ${exp_dir} (log, appended: ${exp_dir}/train.log)"
 mkdir -p "${exp_dir}"
 python -m espnet2_slap.bin.slap_train --config "${train_config}" "${data_opts[@]}" \
     --normalize_conf stats_file=${stats_dir}/train/feats_stats.npz \
     --train_shape_file ${stats_dir}/train/speech_shape --valid_shape_file ${stats_dir}/valid/speech_shape \
     --max_epoch "${max_epoch}" --ngpu "${ngpu}" --resume true --output_dir "${exp_dir}" \
-    > "${exp_dir}/train.log" 2>&1 || { echo "failed: see ${exp_dir}/train.log" >&2; exit 1; }
-grep "epoch results" "${exp_dir}/train.log" | tail -n 1
+    >> "${exp_dir}/train.log" 2>&1 || { echo "failed: see ${exp_dir}/train.log" >&2; exit 1; }
+grep "epoch results" "${exp_dir}/train.log" | tail -n 1 || true
 log "done: averaged model $(ls "${exp_dir}"/*ave_*best.pth | head -n 1)"

@@ -22,7 +22,7 @@ setup(
     version="0.1.0",
     description="SLAP (Siamese Language-Audio Pretraining) and CLAP for ESPnet2",
     packages=find_packages(include=["espnet2_slap", "espnet2_slap.*"]),
-    package_data={"espnet2_slap": ["py.typed"]},
+    package_data={"espnet2_slap": ["py.typed"], "espnet2_slap.encoders": ["hf_configs/*.json"]},
     python_requires=">=3.11,<3.12",
     install_requires=install_requires,
     extras_require={"test": ["pytest", "tokenizers"]},

@@ -193,3 +193,37 @@ def test_logmel_sine_peaks_in_its_mel_bin(mel_bin):
 def test_logmel_rejects_non_batch_of_mono(shape):
     with pytest.raises(ValueError, match="mono"):
         LogMelFrontend()(torch.randn(*shape), torch.tensor([4800, 4800]))
+
+
+def test_hf_config_by_shipped_name_or_json_file(tmp_path):
+    """The paper's RoBERTa-base builds from the config shipped in the package, without any download."""
+    import json
+
+    from espnet2_slap.encoders.hf_transformer_text_encoder import load_config_dict
+
+    roberta = load_config_dict("roberta-base")
+    assert (roberta["model_type"], roberta["hidden_size"], roberta["num_hidden_layers"]) == ("roberta", 768, 12)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TINY_ROBERTA))
+    assert HFTransformerTextEncoder(config=str(path)).output_size() == TINY_ROBERTA["hidden_size"]
+    with pytest.raises(ValueError, match="roberta-base"):
+        load_config_dict("no-such-model")
+
+
+def test_hugging_face_tokenizer_defaults_to_the_text_encoder_dir(tmp_path):
+    """With --token_type hugging_face and no --bpemodel, captions are tokenized by the tokenizer saved beside
+    the hf_transformer's weights, and the model builds from the same directory."""
+    from conftest import tiny_args
+    from test_preprocessor import make_hf_tokenizer
+
+    from espnet2_slap.tasks.slap import SLAPTask
+
+    model_dir = make_hf_tokenizer(tmp_path / "roberta")
+    HFTransformerTextEncoder(config=dict(TINY_ROBERTA, vocab_size=512)).model.save_pretrained(str(model_dir))
+    args = tiny_args(tmp_path, "slap", "--token_type", "hugging_face", "--text_encoder", "hf_transformer")
+    args.text_encoder_conf = dict(model_name_or_path=str(model_dir))  # instead of the yaml's transformer options
+    ids = SLAPTask.build_preprocess_fn(args, train=False)("utt1", {"text": "a calm piano piece"})["text"]
+    assert ids[0] == 0 and ids[-1] == 2 and len(ids) > 2  # <s> ... </s> of the saved tokenizer
+    model = SLAPTask.build_model(args)
+    out = model.encode_text(torch.as_tensor(ids)[None], torch.tensor([len(ids)]))
+    assert out.representation.shape == (1, TINY_ROBERTA["hidden_size"])

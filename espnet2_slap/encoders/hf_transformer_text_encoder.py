@@ -1,6 +1,8 @@
 """Any Hugging Face transformers encoder (RoBERTa, BERT, ...) as a pooled text tower, offline."""
 
-from typing import Any, Dict, Optional
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
 
 import torch
 from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
@@ -10,13 +12,30 @@ from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
 from espnet2_slap.layers.pooling import masked_mean
 
 POOLINGS = ("pooler", "cls", "mean")
+SHIPPED_CONFIGS = Path(__file__).parent / "hf_configs"
+
+
+def load_config_dict(config: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """A config dict as given, or read from a JSON file path, or shipped with this package by name
+    (``roberta-base``: the paper's text tower, random init without any download)."""
+    if isinstance(config, dict):
+        return dict(config)
+    path = Path(config)
+    if not path.is_file():
+        path = SHIPPED_CONFIGS / f"{config}.json"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.json"))
+        raise ValueError(f"hf_transformer: config {config!r} is neither a JSON file nor one of {shipped}")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 class HFTransformerTextEncoder(AbsTextEncoder):
     """Token ids (B, L) -> (B, hidden_size) with a transformers ``AutoModel``.
 
     Built from exactly one of ``model_name_or_path`` (a local directory; nothing is downloaded) or ``config``
-    (a dict for ``AutoConfig.for_model``, random initialisation). ESPnet's HuggingFaceTransformersEncoder is
+    (random initialisation from a dict for ``AutoConfig.for_model``, a config.json path, or the name of a config
+    shipped in ``hf_configs/``, e.g. ``roberta-base``). ESPnet's HuggingFaceTransformersEncoder is
     an ASR encoder that only loads by name and returns sequences, hence this class.
 
     pooling: ``pooler`` (the model's ``pooler_output``: RoBERTa's tanh layer over position 0, which must be
@@ -27,7 +46,7 @@ class HFTransformerTextEncoder(AbsTextEncoder):
     def __init__(
         self,
         model_name_or_path: Optional[str] = None,
-        config: Optional[Dict[str, Any]] = None,
+        config: Union[str, Dict[str, Any], None] = None,
         pooling: str = "pooler",
     ):
         super().__init__()
@@ -40,7 +59,7 @@ class HFTransformerTextEncoder(AbsTextEncoder):
         if model_name_or_path is not None:
             self.model = AutoModel.from_pretrained(model_name_or_path, local_files_only=True)
         else:
-            config = dict(config)
+            config = load_config_dict(config)
             model_type = config.pop("model_type", None)
             if model_type is None:
                 raise ValueError("hf_transformer: config needs a model_type, e.g. roberta")

@@ -105,7 +105,11 @@ class SLAPTask(AbsTask):
         )
         group.add_argument("--token_list", type=str_or_none, default=None, help="Token list (bpe only)")
         group.add_argument(
-            "--bpemodel", type=str_or_none, default=None, help="sentencepiece model or local tokenizer dir"
+            "--bpemodel",
+            type=str_or_none,
+            default=None,
+            help="sentencepiece model, or local tokenizer dir (hugging_face; default: the hf_transformer's "
+            "model_name_or_path)",
         )
         group.add_argument(
             "--cleaner",
@@ -165,10 +169,17 @@ class SLAPTask(AbsTask):
             train=train,
             token_type=args.token_type,
             token_list=args.token_list,
-            bpemodel=args.bpemodel,
+            bpemodel=cls.tokenizer_path(args),
             text_cleaner=args.cleaner,
             **conf,
         )
+
+    @staticmethod
+    def tokenizer_path(args: argparse.Namespace) -> Optional[str]:
+        """--bpemodel, or for hugging_face tokens without it, the hf_transformer's own model directory."""
+        if args.bpemodel is None and args.token_type == "hugging_face" and args.text_encoder == "hf_transformer":
+            return args.text_encoder_conf.get("model_name_or_path")
+        return args.bpemodel
 
     @classmethod
     def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:

@@ -28,6 +28,7 @@ from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
 from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
 from espnet2_slap.encoders.conv_audio_encoder import ConvAudioEncoder
 from espnet2_slap.encoders.hf_transformer_text_encoder import HFTransformerTextEncoder
+from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.encoders.transformer_text_encoder import TransformerTextEncoder
 from espnet2_slap.layers.logmel import LogMelFrontend
 from espnet2_slap.models.clap import CLAPModel
@@ -56,7 +57,7 @@ normalize_choices = ClassChoices(
 )
 audio_encoder_choices = ClassChoices(
     name="audio_encoder",
-    classes=dict(conv=ConvAudioEncoder),
+    classes=dict(conv=ConvAudioEncoder, htsat=HTSATAudioEncoder),
     type_check=AbsAudioEncoder,
     default="conv",
 )
@@ -254,26 +255,26 @@ class SLAPTask(AbsTask):
         logging.info(f"tau schedule over {conf['tau_total_steps']} optimizer steps")
 
     @staticmethod
-    def log_parameter_counts(model: AbsESPnetModel) -> None:
-        parts = {
-            "audio encoder": model.audio_tower.encoder,
-            "audio projector": model.audio_tower.projector,
-            "text encoder": model.text_tower.encoder,
-            "text projector": model.text_tower.projector,
-            "predictors": torch.nn.ModuleList(
-                [m for m in (model.audio_predictor, model.text_predictor) if m is not None]
+    def parameter_counts(model: AbsESPnetModel) -> Dict[str, int]:
+        """Parameters per part of a SLAP/CLAP model; ``trainable`` excludes the EMA targets and frozen ones."""
+        counts = {
+            "audio encoder": count_parameters(model.audio_tower.encoder),
+            "audio projector": count_parameters(model.audio_tower.projector),
+            "text encoder": count_parameters(model.text_tower.encoder),
+            "text projector": count_parameters(model.text_tower.projector),
+            "predictors": count_parameters(model.audio_predictor) + count_parameters(model.text_predictor),
+            "EMA targets (no gradient)": sum(
+                count_parameters(getattr(model, name, None)) for name in ("audio_target", "text_target")
             ),
-            "EMA targets (no gradient)": torch.nn.ModuleList(
-                [getattr(model, name) for name in ("audio_target", "text_target") if hasattr(model, name)]
-            ),
+            "total": count_parameters(model),
         }
-        lines = [f"  {name:<26} {count_parameters(m) / 1e6:9.3f} M" for name, m in parts.items()]
-        total = count_parameters(model)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        logging.info(
-            f"{type(model).__name__} parameters:\n" + "\n".join(lines)
-            + f"\n  {'total':<26} {total / 1e6:9.3f} M ({trainable / 1e6:.3f} M trainable)"
-        )
+        counts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return counts
+
+    @classmethod
+    def log_parameter_counts(cls, model: AbsESPnetModel) -> None:
+        lines = [f"  {name:<26} {n / 1e6:9.3f} M" for name, n in cls.parameter_counts(model).items()]
+        logging.info(f"{type(model).__name__} parameters:\n" + "\n".join(lines))
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:

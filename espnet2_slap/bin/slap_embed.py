@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Audio and caption embeddings of a Kaldi data dir with a trained SLAP/CLAP model.
+
+    python -m espnet2_slap.bin.slap_embed --train_config exp/slap/config.yaml \\
+        --model_file exp/slap/valid.r1_t2a.ave.pth --data_dir data/test --output_dir exp/slap/embed/test
+
+Writes to --output_dir, for each modality (audio from wav.scp, text from text) and each kind (representation,
+projection and, for SLAP, prediction):
+  <modality>_<kind>.npy   (N, D) float32, rows in the order of
+  <modality>_<kind>.ids   one id per line
+  <modality>_<kind>.ark/.scp   the same as Kaldi matrices (kaldiio), one (1, D) row per id
+and ``text2audio`` ("<caption id> <audio id>"): caption ids are ``<utt id>-cap<i>``, one per caption of a text
+line (several captions split at the preprocessor's delimiter). Work is saved every --chunk_size clips under
+<output_dir>/chunks; a rerun skips finished chunks, so an interrupted run resumes. Long audio: see
+espnet2_slap/inference.py (mean over training-length windows).
+"""
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from espnet2.fileio.read_text import read_2columns_text
+from tqdm import tqdm
+
+from espnet2_slap.inference import AudioTextModel
+
+PCM16_SCALE = 32768.0
+
+
+def read_wav_scp_entry(uid: str, value: str, sample_rate: int):
+    """A wav.scp value -> waveform: a Kaldi ark reference (``x.ark:123``, 16-bit PCM) or an audio file path."""
+    if ".ark:" in value:
+        import kaldiio
+
+        loaded = kaldiio.load_mat(value)
+        rate, wave = loaded if isinstance(loaded, tuple) else (sample_rate, loaded)
+        if rate != sample_rate:
+            raise ValueError(f"utterance {uid}: {value} is at {rate} Hz, the model at {sample_rate} Hz")
+        return np.asarray(wave, dtype=np.float32) / (PCM16_SCALE if np.issubdtype(wave.dtype, np.integer) else 1.0)
+    if not Path(value).is_file():
+        raise ValueError(f"utterance {uid}: audio file {value} does not exist")
+    return value
+
+
+def caption_items(text_file: Path, delimiter: str) -> List[Tuple[str, str, str]]:
+    """[(caption id, audio id, caption)] of a Kaldi text file; an empty caption is an error naming its line."""
+    items = []
+    with open(text_file, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.rstrip("\n").split(maxsplit=1)
+            if not fields:
+                continue
+            captions = [c.strip() for c in (fields[1] if len(fields) > 1 else "").split(delimiter)]
+            if not all(captions):
+                raise ValueError(f"{text_file}:{lineno}: empty caption for utterance {fields[0]}")
+            items += [(f"{fields[0]}-cap{i}", fields[0], c) for i, c in enumerate(captions)]
+    return items
+
+
+def embed_in_chunks(
+    name: str, ids: Sequence[str], inputs: Sequence, embed, chunk_dir: Path, chunk_size: int
+) -> Dict[str, np.ndarray]:
+    """{kind: (N, D)} of ``embed(inputs)``, computed chunk by chunk and saved, so a rerun skips finished ones."""
+    chunk_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for start in tqdm(range(0, len(ids), chunk_size), desc=name, unit="chunk"):
+        path = chunk_dir / f"{name}_{start // chunk_size:06d}.npz"
+        if not path.exists():
+            emb = embed(inputs[start : start + chunk_size])
+            np.savez(path.with_suffix(".tmp.npz"), **emb)
+            path.with_suffix(".tmp.npz").rename(path)
+        with np.load(path) as chunk:
+            parts.append({kind: chunk[kind] for kind in chunk.files})
+    return {kind: np.concatenate([p[kind] for p in parts]) for kind in parts[0]}
+
+
+def write_embeddings(out_dir: Path, name: str, ids: Sequence[str], embeddings: Dict[str, np.ndarray]) -> None:
+    import kaldiio
+
+    for kind, matrix in embeddings.items():
+        stem = out_dir / f"{name}_{kind}"
+        np.save(f"{stem}.npy", matrix.astype(np.float32))
+        Path(f"{stem}.ids").write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+        with kaldiio.WriteHelper(f"ark,scp:{stem}.ark,{stem}.scp") as writer:
+            for uid, row in zip(ids, matrix):
+                writer(uid, row[None].astype(np.float32))
+    logging.info(f"{name}: {len(ids)} embeddings of kinds {list(embeddings)} in {out_dir}")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train_config", type=Path, required=True, help="config.yaml written by training")
+    parser.add_argument("--model_file", type=Path, required=True, help="*.pth, e.g. the n-best average")
+    parser.add_argument("--data_dir", type=Path, required=True, help="Kaldi data dir with wav.scp and/or text")
+    parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--modalities", nargs="+", default=["audio", "text"], choices=["audio", "text"])
+    parser.add_argument("--batch_size", type=int, default=16, help="windows or captions per forward")
+    parser.add_argument("--chunk_size", type=int, default=256, help="items between saved partial results")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    return parser
+
+
+def main(cmd=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (slap_embed) %(levelname)s: %(message)s")
+    args = get_parser().parse_args(cmd)
+    model = AudioTextModel.from_pretrained(args.train_config, args.model_file, args.device, args.batch_size)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    chunk_dir = args.output_dir / "chunks"
+    if "audio" in args.modalities:
+        scp = read_2columns_text(args.data_dir / "wav.scp")
+        ids = list(scp)
+        inputs = [read_wav_scp_entry(uid, scp[uid], model.sample_rate) for uid in ids]
+        write_embeddings(
+            args.output_dir, "audio", ids,
+            embed_in_chunks("audio", ids, inputs, model.embed_audio, chunk_dir, args.chunk_size),
+        )
+    if "text" in args.modalities:
+        items = caption_items(args.data_dir / "text", model.preprocessor.caption_delimiter)
+        ids = [caption_id for caption_id, _, _ in items]
+        write_embeddings(
+            args.output_dir, "text", ids,
+            embed_in_chunks("text", ids, [c for _, _, c in items], model.embed_text, chunk_dir, args.chunk_size),
+        )
+        (args.output_dir / "text2audio").write_text("".join(f"{c} {a}\n" for c, a, _ in items), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

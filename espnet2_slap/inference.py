@@ -1,0 +1,169 @@
+"""A trained SLAP or CLAP model for inference: embeddings, zero-shot classification and text-to-music search.
+
+    model = AudioTextModel.from_pretrained("exp/slap/config.yaml", "exp/slap/valid.r1_t2a.ave.pth")
+    audio = model.embed_audio(["a.wav", "b.flac"])        # {"representation", "projection", "prediction"}
+    text = model.embed_text(["a calm piano piece"])
+    model.zero_shot(["a.wav"], ["piano", "organ"])         # {prompt: (N, C) cosine scores}
+    model.search("a calm piano piece", audio["prediction"], k=5)
+
+Long audio: the model saw crops of the training length (``crop_seconds``), so a clip is cut into windows of
+that length (the last one aligned to the clip's end, so every window is whole) and its embedding is the mean
+of the windows' embeddings. A clip shorter than one window is embedded whole.
+"""
+
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+import yaml
+
+from espnet2_slap.models.two_tower import TwoTowerModel
+from espnet2_slap.tasks.slap import SLAPTask
+
+PAPER_PROMPTS = ("{}", "{} music", "this sounds like {}", "A {} track")
+Audio = Union[str, Path, np.ndarray]
+
+
+def load_model_weights(model: torch.nn.Module, model_file: Union[str, Path]) -> None:
+    """Strictly loads an ESPnet ``*.pth`` (a state dict); any key or shape that does not match the config is an
+    error naming it (ESPnet's own loader would silently skip it)."""
+    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(
+            f"{model_file} does not match the model of its config: {len(missing)} missing keys "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}), {len(unexpected)} unexpected keys "
+            f"({', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''})"
+        )
+    for key, value in own.items():
+        if state[key].shape != value.shape:
+            raise ValueError(
+                f"{model_file}: {key} has shape {tuple(state[key].shape)}, the config's model {tuple(value.shape)}"
+            )
+    model.load_state_dict(state)
+
+
+def read_audio(audio: Audio, sample_rate: int) -> np.ndarray:
+    """A path (any format soundfile reads, resampled if needed) or a waveform at ``sample_rate`` -> (S,) float32."""
+    if isinstance(audio, np.ndarray):
+        wave = audio.astype(np.float32)
+    else:
+        try:
+            wave, rate = sf.read(str(audio), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, OSError) as e:
+            raise ValueError(f"cannot read audio {audio}: {e}") from e
+        wave = wave.mean(axis=1)
+        if rate != sample_rate:
+            import torchaudio
+
+            wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, sample_rate).numpy()
+    if wave.ndim != 1 or wave.size == 0:
+        raise ValueError(f"audio {audio if not isinstance(audio, np.ndarray) else '(array)'}: empty or not mono")
+    return wave
+
+
+def windows(wave: np.ndarray, size: Optional[int]) -> np.ndarray:
+    """(S,) -> (W, size): whole windows covering the clip, the last aligned to its end; (1, S) if S <= size."""
+    if size is None or len(wave) <= size:
+        return wave[None]
+    starts = list(range(0, len(wave) - size, size)) + [len(wave) - size]
+    return np.stack([wave[s : s + size] for s in starts])
+
+
+class AudioTextModel:
+    """Inference wrapper around a SLAPModel or CLAPModel (eval mode, no gradient)."""
+
+    def __init__(self, model: TwoTowerModel, args: argparse.Namespace, device: str = "cpu", batch_size: int = 16):
+        self.model = model.to(device).eval()
+        self.args = args
+        self.device = device
+        self.batch_size = batch_size
+        self.sample_rate = SLAPTask.sample_rate(args)
+        crop_seconds = args.preprocessor_conf.get("crop_seconds")
+        self.window = None if crop_seconds is None else int(round(float(crop_seconds) * self.sample_rate))
+        self.preprocessor = SLAPTask.build_preprocess_fn(args, train=False)
+
+    @classmethod
+    def from_pretrained(
+        cls, train_config: Union[str, Path], model_file: Union[str, Path], device: str = "cpu", batch_size: int = 16
+    ) -> "AudioTextModel":
+        """The config.yaml a training wrote and one of its ``*.pth`` (e.g. the n-best average)."""
+        with open(train_config, encoding="utf-8") as f:
+            args = argparse.Namespace(**yaml.safe_load(f))
+        model = SLAPTask.build_model(args)
+        load_model_weights(model, model_file)
+        return cls(model, args, device, batch_size)
+
+    @property
+    def kinds(self) -> Tuple[str, ...]:
+        """The embeddings this model gives; the last is the one retrieval uses (SLAP: predictions)."""
+        return ("representation", "projection") + (("prediction",) if self.model.audio_predictor is not None else ())
+
+    @torch.no_grad()
+    def _encode_audio_windows(self, waves: np.ndarray) -> Dict[str, np.ndarray]:
+        """(W, S) windows of equal length -> {kind: (W, D)}."""
+        out = {kind: [] for kind in self.kinds}
+        for i in range(0, len(waves), self.batch_size):
+            speech = torch.from_numpy(waves[i : i + self.batch_size]).to(self.device)
+            lengths = torch.full((speech.size(0),), speech.size(1), device=self.device)
+            emb = self.model.encode_audio(speech, lengths)
+            for kind in self.kinds:
+                out[kind].append(getattr(emb, kind).float().cpu().numpy())
+        return {kind: np.concatenate(parts) for kind, parts in out.items()}
+
+    def embed_audio(self, audio: Sequence[Audio]) -> Dict[str, np.ndarray]:
+        """Paths or waveforms -> {kind: (N, D) float32}; each clip the mean over its windows."""
+        out = {kind: [] for kind in self.kinds}
+        for item in audio:
+            emb = self._encode_audio_windows(windows(read_audio(item, self.sample_rate), self.window))
+            for kind in self.kinds:
+                out[kind].append(emb[kind].mean(axis=0))
+        return {kind: np.stack(rows).astype(np.float32) for kind, rows in out.items()}
+
+    @torch.no_grad()
+    def embed_text(self, captions: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Captions -> {kind: (N, D) float32}."""
+        out = {kind: [] for kind in self.kinds}
+        for i in range(0, len(captions), self.batch_size):
+            ids = []
+            for caption in captions[i : i + self.batch_size]:
+                if not caption.strip():
+                    raise ValueError(f"empty caption at position {len(ids) + i}")
+                ids.append(torch.from_numpy(self.preprocessor.tokenize(caption)))
+            lengths = torch.tensor([len(x) for x in ids], device=self.device)
+            text = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1).to(self.device)
+            emb = self.model.encode_text(text, lengths)
+            for kind in self.kinds:
+                out[kind].append(getattr(emb, kind).float().cpu().numpy())
+        return {kind: np.concatenate(parts).astype(np.float32) for kind, parts in out.items()}
+
+    def zero_shot(
+        self, audio: Sequence[Audio], labels: Sequence[str], prompts: Sequence[str] = PAPER_PROMPTS
+    ) -> Dict[str, np.ndarray]:
+        """{prompt: (N, C) cosine similarity of each clip to ``prompt.format(label)``} on the retrieval kind."""
+        kind = self.kinds[-1]
+        audio_emb = normalize(self.embed_audio(audio)[kind])
+        return {
+            prompt: audio_emb @ normalize(self.embed_text([prompt.format(label) for label in labels])[kind]).T
+            for prompt in prompts
+        }
+
+    def search(
+        self, text: str, catalogue: np.ndarray, k: int = 10, ids: Optional[Sequence[str]] = None
+    ) -> List[Tuple[Union[str, int], float]]:
+        """The ``k`` clips of ``catalogue`` ((N, D) audio embeddings of the retrieval kind) most similar to
+        ``text``: [(id or row, cosine)], best first."""
+        query = normalize(self.embed_text([text])[self.kinds[-1]])[0]
+        scores = normalize(catalogue) @ query
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(ids[i] if ids is not None else int(i), float(scores[i])) for i in top]
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm: (N, D) -> (N, D)."""
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)

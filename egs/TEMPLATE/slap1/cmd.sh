@@ -1,0 +1,20 @@
+# Source this file: it sets the commands the recipe runs its jobs with (Kaldi's convention), e.g.
+#   ${train_cmd} JOB=1:4 exp/log/x.JOB.log python -m ... --part JOB
+#   ${cuda_cmd} --gpu 1 exp/log/train.log python -m espnet2_slap.bin.slap_train ...
+# Options of the runner (python -m espnet2_slap.bin.run_jobs --help): --max-jobs-run N, --gpu N, --mem 4G,
+# --num_threads N, --time T (cluster back-ends map them to submit options through conf/<backend>.conf).
+#
+# cmd_backend: local (this machine), slurm, sge, pbs (conf/<backend>.conf), ssh (the hosts in conf/hosts,
+# one a line, sharing this directory's file system).
+cmd_backend=${cmd_backend:-local}
+
+case "${cmd_backend}" in
+    local) _cmd="utils/local.sh" ;;
+    slurm|sge|pbs) _cmd="utils/${cmd_backend}.sh --config conf/${cmd_backend}.conf" ;;
+    ssh) _cmd="utils/ssh.sh --hosts conf/hosts" ;;
+    *) echo "cmd.sh: unknown cmd_backend=${cmd_backend} (local, slurm, sge, pbs or ssh)" >&2; return 1 ;;
+esac
+export train_cmd="${_cmd}"   # CPU jobs: data preparation, statistics
+export cuda_cmd="${_cmd}"    # training: add --gpu N
+export decode_cmd="${_cmd}"  # embedding extraction and evaluation
+unset _cmd

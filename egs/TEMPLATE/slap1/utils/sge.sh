@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Kaldi-style job runner, sge back-end: see python -m espnet2_slap.bin.run_jobs --help
+exec python -m espnet2_slap.bin.run_jobs --backend sge "$@"

@@ -1,0 +1,263 @@
+"""The Kaldi-style job runner: local jobs for real, slurm/sge/pbs/ssh through fake executables on PATH."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from espnet2_slap.utils.job_runner import JobRunnerError, QueueConfig, make_tasks, shell_join
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf"
+FAST = ["--poll_interval", "0.02", "--check_interval", "0.02"]
+
+# A fake sbatch/qsub/ssh/squeue/qstat: records [its name, *argv] as a json line in $FAKE_CALLS, prints a job
+# id like the real one (sbatch --parsable, qsub -terse: "1001"; PBS qsub: "1001.server"). Submitters run the
+# job script synchronously unless FAKE_RUN=0; ssh runs its remote command with bash and returns its status;
+# squeue/qstat know no job (print nothing, exit 1), as after a job vanished.
+FAKE = """#!{python}
+import json, os, subprocess, sys
+from pathlib import Path
+name, argv = Path(sys.argv[0]).name, sys.argv[1:]
+calls = Path(os.environ["FAKE_CALLS"])
+with calls.open("a") as f:
+    f.write(json.dumps([name, *argv]) + "\\n")
+if name == "ssh":
+    sys.exit(subprocess.run(["bash", "-c", argv[-1]]).returncode)
+if name in ("squeue", "qstat"):
+    sys.exit(1)
+if os.environ.get("FAKE_RUN", "1") == "1":
+    subprocess.run(["bash", argv[-1]], stdout=subprocess.DEVNULL)
+job_id = 1000 + len(calls.read_text().splitlines())
+print(job_id if name == "sbatch" or "-terse" in argv else f"{{job_id}}.server")
+"""
+
+
+def run_jobs(*args, cwd: Path, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "espnet2_slap.bin.run_jobs", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def fake_env(tmp_path):
+    """Environment with the fakes first on PATH; calls() -> the recorded argv lists."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "qsub", "ssh", "squeue", "qstat"):
+        (bin_dir / name).write_text(FAKE.format(python=sys.executable))
+        (bin_dir / name).chmod(0o755)
+    calls_file = tmp_path / "calls.jsonl"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_CALLS": str(calls_file)}
+
+    def calls():
+        return [json.loads(line) for line in calls_file.read_text().splitlines()] if calls_file.exists() else []
+
+    return env, calls
+
+
+def work_dir(tmp_path) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+# ---------------------------------------------------------------- argument handling (no process started)
+
+def test_job_variable_is_substituted_in_log_and_words():
+    tasks = make_tasks(["N=2:3", "log/x.N.log", "cmd", "--part", "N", "data/split.N/in"])
+    assert [(t.index, t.command, str(t.log)) for t in tasks] == [
+        (2, "cmd --part 2 data/split.2/in", "log/x.2.log"), (3, "cmd --part 3 data/split.3/in", "log/x.3.log")]
+    single = make_tasks(["log/one.log", "echo", "JOB"])  # no range: one job, JOB left alone
+    assert [(t.index, t.command, str(t.log)) for t in single] == [(1, "echo JOB", "log/one.log")]
+
+
+def test_several_jobs_need_the_variable_in_the_log_name():
+    with pytest.raises(JobRunnerError, match="put JOB in its name"):
+        make_tasks(["JOB=1:2", "log/x.log", "echo"])
+    with pytest.raises(JobRunnerError, match="empty job range"):
+        make_tasks(["JOB=3:2", "log/x.JOB.log", "echo"])
+
+
+def test_shell_join_quotes_words_and_keeps_operators():
+    assert shell_join(["echo", "a b; touch X", "$HOME", "|", "gzip", ">", "out.gz"]) == \
+        "echo 'a b; touch X' '$HOME' | gzip > out.gz"
+
+
+def test_queue_config_values_defaults_and_order():
+    config = QueueConfig.parse(
+        "command sbatch --export=PATH  # comment\n"
+        "option mem=*\t--mem-per-cpu $0\noption mem=0\n"
+        "default gpu=0\noption gpu=0 -p cpu\noption gpu=* -p gpu --gres=gpu:$0\n", "test.conf")
+    assert config.command == ["sbatch", "--export=PATH"]
+    assert config.submit_options({}) == ["-p", "cpu"]
+    assert config.submit_options({"gpu": "2", "mem": "4G"}) == ["--mem-per-cpu", "4G", "-p", "gpu", "--gres=gpu:2"]
+    assert config.submit_options({"mem": "0"}) == ["-p", "cpu"]
+    with pytest.raises(JobRunnerError, match="--num_threads 2 is not described in test.conf"):
+        config.submit_options({"num_threads": "2"})
+
+
+@pytest.mark.parametrize("text, error", [
+    ("option mem=* --mem 4G\n", "needs \\$0"),
+    ("command qsub\nrequire mem=4G\n", "test.conf:2: cannot parse"),
+    ("option mem=* --mem $0\n", "no 'command' line"),
+])
+def test_queue_config_errors(text, error):
+    with pytest.raises(JobRunnerError, match=error):
+        QueueConfig.parse(text, "test.conf")
+
+
+# ---------------------------------------------------------------- local back-end, for real
+
+def test_local_jobs_logs_with_header_and_footer(tmp_path):
+    proc = run_jobs("JOB=1:3", "log/echo.JOB.log", "echo", "job", "JOB", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for i in (1, 2, 3):
+        log = (tmp_path / "log" / f"echo.{i}.log").read_text().splitlines()
+        assert log[0] == f"# echo job {i}"
+        assert log[1].startswith("# Started at ") and log[2] == "#"
+        assert log[3] == f"job {i}"
+        assert re.fullmatch(r"# Accounting: time=\d+ threads=1", log[4])
+        assert re.fullmatch(r"# Ended \(code 0\) at .*, elapsed time \d+ seconds", log[5])
+
+
+def test_local_parallel_limit(tmp_path):
+    """Six jobs of 0.4 s that record their start and end times: at most --max-jobs-run of them overlap."""
+    record = "date +%s.%N > t/JOB.start; sleep 0.4; date +%s.%N > t/JOB.end"
+    (tmp_path / "t").mkdir()
+    proc = run_jobs("--max-jobs-run", 2, "--poll_interval", 0.02, "JOB=1:6", "log/p.JOB.log", "sh", "-c", record,
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    spans = [tuple(float((tmp_path / "t" / f"{i}.{e}").read_text()) for e in ("start", "end")) for i in range(1, 7)]
+    overlap = max(sum(s <= start < e for s, e in spans) for start, _ in spans)
+    assert overlap == 2
+
+
+def test_local_failure_names_the_log(tmp_path):
+    proc = run_jobs("JOB=1:4", "log/x.JOB.log", "test", "JOB", "-ne", "3", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "run_jobs: 1/4 jobs failed, see log/x.3.log" in proc.stderr
+    assert "# Ended (code 1)" in (tmp_path / "log" / "x.3.log").read_text()
+    assert "# Ended (code 0)" in (tmp_path / "log" / "x.4.log").read_text()  # the others still ran
+
+
+def test_local_arguments_are_passed_literally(tmp_path):
+    words = ["a b; touch PWNED", "$(touch PWNED2)", "`touch PWNED3`", "x|y>z", "*", "it's \"q\""]
+    proc = run_jobs("log/q.log", "printf", "%s\\n", *words, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "log" / "q.log").read_text().splitlines()[3:-2] == words
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
+def test_local_operator_words_make_a_pipeline(tmp_path):
+    proc = run_jobs("JOB=1:2", "log/x.JOB.log", "echo", "part JOB", "|", "tr", "a-z", "A-Z", ">", "out.JOB.txt",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.2.txt").read_text() == "PART 2\n"
+
+
+def test_usage_errors(tmp_path):
+    assert run_jobs("--help", cwd=tmp_path).returncode == 0
+    proc = run_jobs("JOB=1:2", "log/x.log", "echo", cwd=tmp_path)
+    assert proc.returncode == 1 and "put JOB in its name" in proc.stderr
+    proc = run_jobs("--backend", "slurm", "log/x.log", "echo", cwd=tmp_path)
+    assert proc.returncode == 1 and "needs --config" in proc.stderr
+    proc = run_jobs("-x", "1", "log/x.log", "echo", cwd=tmp_path)
+    assert proc.returncode == 1 and "unknown option -x" in proc.stderr
+    assert not (tmp_path / "log").exists()  # nothing ran
+
+
+# ---------------------------------------------------------------- cluster back-ends, through fakes
+
+def expected_submission(backend: str, options, work: Path, stem: str, name: str = ""):
+    """The submit argv for log/<stem>.log, whose job name is <name> (default: the stem)."""
+    name = name or stem
+    out, script = str(work / "log" / "q" / f"{stem}.out"), str(work / "log" / "q" / f"{stem}.sh")
+    naming = {
+        "slurm": ["--job-name", name, "--output", out, "--parsable"],
+        "sge": ["-N", name, "-o", out, "-j", "y", "-S", "/bin/bash", "-terse"],
+        "pbs": ["-N", name, "-o", out, "-j", "oe", "-S", "/bin/bash"],
+    }[backend]
+    command = ["sbatch", "--export=PATH"] if backend == "slurm" else ["qsub", "-v", "PATH"]
+    return [*command, *options, *naming, script]
+
+
+SUBMIT_OPTIONS = {  # for --mem 4G --gpu 2 --num_threads 3 --time 1:00:00, then for no option, with the shipped confs
+    "slurm": (["--time", "1:00:00", "--mem-per-cpu", "4G", "--cpus-per-task", "3", "-p", "gpu", "--gres=gpu:2"],
+              ["-p", "cpu"]),
+    "sge": (["-l", "h_rt=1:00:00", "-l", "mem_free=4G,ram_free=4G", "-pe", "smp", "3", "-l", "gpu=2", "-q", "g.q"],
+            []),
+    "pbs": (["-l", "walltime=1:00:00", "-l", "mem=4G", "-l", "ncpus=3", "-l", "ngpus=2"], []),
+}
+
+
+@pytest.mark.parametrize("backend", ["slurm", "sge", "pbs"])
+def test_scheduler_submissions(backend, tmp_path, fake_env):
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    resources = ["--mem", "4G", "--gpu", "2", "--num_threads", "3", "--time", "1:00:00"]
+    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *resources, *FAST,
+                    "JOB=1:2", "log/train.JOB.log", "echo", "JOB", cwd=work, env=env)
+    assert proc.returncode == 0, proc.stderr
+    with_options, without = SUBMIT_OPTIONS[backend]
+    assert calls() == [expected_submission(backend, with_options, work, f"train.{i}") for i in (1, 2)]
+    log = (work / "log" / "train.2.log").read_text()
+    assert log.startswith("# echo 2\n") and "\n2\n# Accounting: time=" in log and "threads=3" in log
+    assert (work / "log" / "q" / "train.2.done").read_text() == "0\n"
+
+    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "log/1st.log", "true",
+                    cwd=work, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert calls()[-1] == expected_submission(backend, without, work, "1st", "j1st")
+
+
+@pytest.mark.parametrize("backend", ["slurm", "sge", "pbs"])
+def test_scheduler_job_failure_propagates(backend, tmp_path, fake_env):
+    env, _ = fake_env
+    work = work_dir(tmp_path)
+    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST,
+                    "JOB=1:3", "log/x.JOB.log", "test", "JOB", "-ne", "2", cwd=work, env=env)
+    assert proc.returncode == 1
+    assert "run_jobs: 1/3 jobs failed, see log/x.2.log" in proc.stderr
+    assert (work / "log" / "q" / "x.2.done").read_text() == "1\n"
+
+
+@pytest.mark.parametrize("backend, status_call", [
+    ("slurm", ["squeue", "--noheader", "--format", "%T", "--jobs", "1001"]),
+    ("sge", ["qstat", "-j", "1001"]),
+    ("pbs", ["qstat", "1001.server"]),
+])
+def test_vanished_job_fails(backend, status_call, tmp_path, fake_env):
+    """A job the scheduler no longer knows and that wrote no done-marker (killed) is a failure, not a hang."""
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "log/x.log", "true",
+                    cwd=work, env={**env, "FAKE_RUN": "0"})
+    assert proc.returncode == 1
+    assert "run_jobs: 1/1 jobs failed, see log/x.log (vanished from the queue, see log/q/x.out)" in proc.stderr
+    assert calls()[1:] == [status_call, status_call]  # gone at two checks in a row
+
+
+def test_option_missing_from_config_fails_before_submitting(tmp_path, fake_env):
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    proc = run_jobs("--backend", "slurm", "--config", CONF / "slurm.conf", "--nodes", "2", "log/x.log", "true",
+                    cwd=work, env=env)
+    assert proc.returncode == 1 and "--nodes 2 is not described in" in proc.stderr
+    assert calls() == []
+
+
+def test_ssh_round_robin(tmp_path, fake_env):
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    (work / "hosts").write_text("# cluster\nnode-a\nnode-b  # gpu\n\n")
+    proc = run_jobs("--backend", "ssh", "--hosts", "hosts", "--max-jobs-run", 1, "JOB=1:3", "log/s.JOB.log",
+                    "test", "JOB", "-ne", "3", cwd=work, env=env)
+    assert proc.returncode == 1
+    assert "run_jobs: 1/3 jobs failed, see log/s.3.log" in proc.stderr
+    assert [c[:4] for c in calls()] == [["ssh", "-o", "BatchMode=yes", host] for host in ("node-a", "node-b", "node-a")]
+    assert all(c[4].startswith("bash -c ") and f"cd {work}" in c[4] for c in calls())
+    assert (work / "log" / "s.2.log").read_text().startswith("# test 2 -ne 3\n")

@@ -11,6 +11,7 @@ install_requires = [
     "kaldiio",
     "numpy>=2",
     "soundfile",
+    "soxr",
     "tensorboard",
     "scikit-learn",
     "matplotlib",

@@ -20,10 +20,11 @@ import soundfile as sf
 import torch
 import yaml
 
+from espnet2_slap.metrics.cosine import cosine_scores
+from espnet2_slap.metrics.zeroshot import PROMPTS
 from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.tasks.slap import SLAPTask
 
-PAPER_PROMPTS = ("{}", "{} music", "this sounds like {}", "A {} track")
 Audio = Union[str, Path, np.ndarray]
 
 
@@ -143,13 +144,13 @@ class AudioTextModel:
         return {kind: np.concatenate(parts).astype(np.float32) for kind, parts in out.items()}
 
     def zero_shot(
-        self, audio: Sequence[Audio], labels: Sequence[str], prompts: Sequence[str] = PAPER_PROMPTS
+        self, audio: Sequence[Audio], labels: Sequence[str], prompts: Sequence[str] = PROMPTS
     ) -> Dict[str, np.ndarray]:
         """{prompt: (N, C) cosine similarity of each clip to ``prompt.format(label)``} on the retrieval kind."""
         kind = self.kinds[-1]
-        audio_emb = normalize(self.embed_audio(audio)[kind])
+        audio_emb = self.embed_audio(audio)[kind]
         return {
-            prompt: audio_emb @ normalize(self.embed_text([prompt.format(label) for label in labels])[kind]).T
+            prompt: cosine_scores(audio_emb, self.embed_text([prompt.format(label) for label in labels])[kind])
             for prompt in prompts
         }
 
@@ -158,12 +159,7 @@ class AudioTextModel:
     ) -> List[Tuple[Union[str, int], float]]:
         """The ``k`` clips of ``catalogue`` ((N, D) audio embeddings of the retrieval kind) most similar to
         ``text``: [(id or row, cosine)], best first."""
-        query = normalize(self.embed_text([text])[self.kinds[-1]])[0]
-        scores = normalize(catalogue) @ query
+        scores = cosine_scores(catalogue, self.embed_text([text])[self.kinds[-1]])[:, 0]
         top = np.argsort(-scores, kind="stable")[:k]
         return [(ids[i] if ids is not None else int(i), float(scores[i])) for i in top]
 
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm: (N, D) -> (N, D)."""
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)

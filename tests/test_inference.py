@@ -7,7 +7,8 @@ import yaml
 from conftest import tiny_args
 
 from espnet2_slap.bin import slap_embed
-from espnet2_slap.inference import PAPER_PROMPTS, AudioTextModel, windows
+from espnet2_slap.inference import AudioTextModel, windows
+from espnet2_slap.metrics.zeroshot import PROMPTS
 from espnet2_slap.tasks.slap import SLAPTask
 
 WINDOW = 24000  # the tiny configs' 1.5-s crop at 16 kHz
@@ -69,7 +70,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path, bpe):
 def test_zero_shot_and_search(slap, corpus):
     clips = [str(corpus / "wav" / "test" / f"synth_test_{i:05d}.wav") for i in range(3)]
     scores = slap.zero_shot(clips, ["piano", "organ", "flute", "strings"])
-    assert list(scores) == list(PAPER_PROMPTS) and all(s.shape == (3, 4) for s in scores.values())
+    assert list(scores) == list(PROMPTS) and all(s.shape == (3, 4) for s in scores.values())
     assert all(np.all(np.abs(s) <= 1 + 1e-5) for s in scores.values())
     catalogue = slap.embed_text(["loud organ", "a calm piano piece", "fast flute"])["prediction"]
     hits = slap.search("a calm piano piece", catalogue, k=2, ids=["a", "b", "c"])

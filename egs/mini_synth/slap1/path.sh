@@ -1,5 +1,5 @@
 # Activates the environment made by tools/setup.sh.
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+MAIN_ROOT=${MAIN_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}  # a test may run a copy of the recipe
 if [ ! -f "${MAIN_ROOT}/tools/venv/bin/activate" ]; then
     echo "path.sh: ${MAIN_ROOT}/tools/venv is missing: run ${MAIN_ROOT}/tools/setup.sh" >&2
     return 1

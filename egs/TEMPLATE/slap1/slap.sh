@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# The recipe template of espnet2_slap: every corpus's run.sh calls this script (symlinked as ./slap.sh).
+# Stages (--stage N --stop_stage M; --stop-stage also accepted):
+#   1. data preparation: local/data.sh -> data/<set>/{wav.scp,text[,segments,utt2dur,labels...]}
+#   2. audio formatting: mono, --fs, --audio_format, into dump/raw/<set> (sources untouched; tracks kept whole)
+#   3. text tokenizer: sentencepiece on the training captions (--token_type bpe), or the vocabulary of a local
+#      Hugging Face tokenizer (--token_type hugging_face --hf_tokenizer DIR)
+#   4. statistics (shape files, feature normalisation stats), in --nj jobs through ${train_cmd}
+#   5. training (--train_config, --ngpu, --num_nodes; --num_splits N shards the training lists for
+#      --multiple_iterator), through ${cuda_cmd}
+#   6. n-best averaged model (by the config's best_model_criterion) and packing into a zip
+#   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed)
+#   8. scoring into <expdir>/RESULTS.md (python -m espnet2_slap.bin.slap_score)
+# Every stage logs with timestamps, leaves a .done marker and is skipped when run again (delete the marker, or
+# the directory, to redo it); nothing under data/ sources or the corpus is ever modified.
+set -euo pipefail
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (slap.sh:${BASH_LINENO[0]}) $*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+
+# ---- options (each can be given as --name value or --name=value; - and _ are the same) ----
+stage=1; stop_stage=100
+nj=4                     # parallel jobs of stages 2 and 4
+ngpu=0; num_nodes=1
+python=python
+dumpdir=dump; expdir=exp
+train_set=train; valid_set=valid; test_sets=test
+local_data_opts=""
+fs=48000; audio_format=flac          # flac, wav or ark
+token_type=bpe; nbpe=500; bpe_model_type=unigram; hf_tokenizer=""
+train_config=""; tag=""; train_args=""; num_splits=1
+inference_model=""       # default: the averaged model of the config's first best_model_criterion
+embed_args=""; label_files="" # label files of the test sets for zero-shot scoring, e.g. "utt2instrument utt2mode"
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; grep -E '^[a-z_]+=' "$0" | sed 's/^/  --/' | head -n 40; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --*=*) name=${1%%=*}; value=${1#*=}; shift ;;
+        --*) [ $# -ge 2 ] || die "option $1 needs a value"; name=$1; value=$2; shift 2 ;;
+        *) die "unexpected argument $1 (see --help)" ;;
+    esac
+    name=${name#--}; name=${name//-/_}
+    case "${name}" in
+        stage|stop_stage|nj|ngpu|num_nodes|python|dumpdir|expdir|train_set|valid_set|test_sets|local_data_opts|\
+fs|audio_format|token_type|nbpe|bpe_model_type|hf_tokenizer|train_config|tag|train_args|num_splits|\
+inference_model|embed_args|label_files) printf -v "${name}" '%s' "${value}" ;;
+        *) die "unknown option --${name} (see --help)" ;;
+    esac
+done
+
+[ -f path.sh ] && . ./path.sh
+[ -f cmd.sh ] || die "cmd.sh is missing: it selects the job back-end"
+. ./cmd.sh
+[ -n "${train_config}" ] || die "--train_config is required"
+[ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
+case "${audio_format}" in flac|wav) data_type=sound ;; ark) data_type=kaldi_ark ;;
+    *) die "--audio_format must be flac, wav or ark, not ${audio_format}" ;; esac
+[ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
+exp=${expdir}/slap_${tag}
+stats_dir=${expdir}/stats_${fs}
+token_dir=data/token_list/${token_type}
+[ "${token_type}" = bpe ] && token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
+criterion=$(${python} -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])).get('best_model_criterion') or [['valid', 'loss', 'min']]; print('.'.join(c[0][:2]))" "${train_config}")
+[ -n "${inference_model}" ] || inference_model=${criterion}.ave.pth
+
+run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+done_or_mark() {  # done_or_mark <marker> <what>: true (and a log line) when the marker exists
+    if [ -f "$1" ]; then log "$2: already done ($1 exists; remove it to redo)"; return 0; fi
+    return 1
+}
+
+if run_stage 1; then
+    log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
+    if ! done_or_mark data/.done "stage 1"; then
+        # shellcheck disable=SC2086
+        local/data.sh ${local_data_opts}
+        for dset in ${train_set} ${valid_set} ${test_sets}; do
+            for f in wav.scp text; do [ -s "data/${dset}/${f}" ] || die "local/data.sh made no data/${dset}/${f}"; done
+        done
+        touch data/.done
+    fi
+fi
+
+if run_stage 2; then
+    log "Stage 2: audio formatting to ${fs} Hz mono ${audio_format} in ${dumpdir}/raw"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        out=${dumpdir}/raw/${dset}
+        done_or_mark "${out}/.done" "stage 2 ${dset}" && continue
+        mkdir -p "${out}/logs"
+        seg_opts=()
+        [ -f "data/${dset}/segments" ] && seg_opts=(--segments "data/${dset}/segments")
+        ${train_cmd} JOB=1:"${nj}" "${out}/logs/format.JOB.log" \
+            ${python} -m espnet2_slap.bin.format_audio --fs "${fs}" --audio_format "${audio_format}" \
+                "${seg_opts[@]}" --job JOB --nj "${nj}" "data/${dset}/wav.scp" "${out}"
+        for f in wav.scp utt2num_samples utt2dur skipped; do
+            for n in $(seq "${nj}"); do cat "${out}/${f}.${n}" 2> /dev/null || true; done | LC_ALL=C sort > "${out}/${f}"
+            rm -f "${out}/${f}".[0-9]*
+        done
+        [ -s "${out}/wav.scp" ] || die "stage 2 ${dset}: no audio could be formatted, see ${out}/logs and ${out}/skipped"
+        [ -s "${out}/skipped" ] && log "stage 2 ${dset}: $(wc -l < "${out}/skipped") entries skipped, listed in ${out}/skipped"
+        # every other per-utterance file (text, labels) restricted to the utterances that were formatted
+        for f in data/"${dset}"/*; do
+            name=$(basename "${f}")
+            case "${name}" in wav.scp|segments|utt2dur|utt2num_samples|skipped|reco2*) continue ;; esac
+            [ -f "${f}" ] || continue
+            awk 'NR == FNR { keep[$1]; next } $1 in keep' "${out}/wav.scp" "${f}" | LC_ALL=C sort > "${out}/${name}"
+        done
+        log "stage 2 ${dset}: $(wc -l < "${out}/wav.scp") of $(wc -l < "data/${dset}/wav.scp") entries formatted"
+        touch "${out}/.done"
+    done
+fi
+
+if run_stage 3; then
+    log "Stage 3: ${token_type} tokenizer into ${token_dir}"
+    if ! done_or_mark "${token_dir}/.done" "stage 3"; then
+        if [ "${token_type}" = bpe ]; then
+            ${python} -m espnet2_slap.bin.slap_tokenizer "${dumpdir}/raw/${train_set}/text" "${token_dir}" \
+                --vocab_size "${nbpe}" --model_type "${bpe_model_type}"
+        elif [ "${token_type}" = hugging_face ]; then
+            [ -n "${hf_tokenizer}" ] || die "--token_type hugging_face needs --hf_tokenizer DIR"
+            ${python} -m espnet2_slap.bin.slap_tokenizer --hugging_face "${hf_tokenizer}" "${token_dir}"
+        else
+            die "--token_type must be bpe or hugging_face, not ${token_type}"
+        fi
+        touch "${token_dir}/.done"
+    fi
+fi
+
+token_opts=(--token_type "${token_type}" --token_list "${token_dir}/tokens.txt")
+if [ "${token_type}" = bpe ]; then token_opts+=(--bpemodel "${token_dir}/bpe.model"); else token_opts+=(--bpemodel "${hf_tokenizer}"); fi
+data_opts=(
+    --train_data_path_and_name_and_type "${dumpdir}/raw/${train_set}/wav.scp,speech,${data_type}"
+    --train_data_path_and_name_and_type "${dumpdir}/raw/${train_set}/text,text,text"
+    --valid_data_path_and_name_and_type "${dumpdir}/raw/${valid_set}/wav.scp,speech,${data_type}"
+    --valid_data_path_and_name_and_type "${dumpdir}/raw/${valid_set}/text,text,text"
+)
+
+if run_stage 4; then
+    log "Stage 4: statistics in ${nj} jobs into ${stats_dir}"
+    if ! done_or_mark "${stats_dir}/.done" "stage 4"; then
+        logdir=${stats_dir}/logdir
+        mkdir -p "${logdir}"
+        for dset in train valid; do
+            [ "${dset}" = train ] && src=${train_set} || src=${valid_set}
+            awk -v n="${nj}" -v out="${logdir}/${dset}" '{ print > (out "." ((NR - 1) % n + 1) ".scp") }' \
+                "${dumpdir}/raw/${src}/utt2num_samples"
+        done
+        ${train_cmd} JOB=1:"${nj}" "${logdir}/stats.JOB.log" \
+            ${python} -m espnet2_slap.bin.slap_train --collect_stats true --config "${train_config}" \
+                --normalize none --use_preprocessor true "${token_opts[@]}" "${data_opts[@]}" \
+                --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
+                --output_dir "${logdir}/stats.JOB" ${train_args}
+        # shellcheck disable=SC2046
+        ${python} -m espnet2.bin.aggregate_stats_dirs $(seq -f "--input_dir ${logdir}/stats.%g" "${nj}") \
+            --output_dir "${stats_dir}"
+        touch "${stats_dir}/.done"
+    fi
+fi
+
+if run_stage 5; then
+    log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)"
+    mkdir -p "${exp}"
+    train_data_opts=("${data_opts[@]}" --train_shape_file "${stats_dir}/train/speech_shape")
+    if [ "${num_splits}" -gt 1 ]; then
+        split_dir=${stats_dir}/splits${num_splits}
+        if [ ! -f "${split_dir}/speech_shape/num_splits" ]; then
+            # split_scps wants the same keys in the same order in every list
+            LC_ALL=C sort "${stats_dir}/train/speech_shape" > "${stats_dir}/train/speech_shape.sorted"
+            ${python} -m espnet2.bin.split_scps --num_splits "${num_splits}" --output_dir "${split_dir}" \
+                --scps "${dumpdir}/raw/${train_set}/wav.scp" "${dumpdir}/raw/${train_set}/text" \
+                "${stats_dir}/train/speech_shape.sorted" --names wav.scp text speech_shape
+        fi
+        train_data_opts=(
+            --train_data_path_and_name_and_type "${split_dir}/wav.scp,speech,${data_type}"
+            --train_data_path_and_name_and_type "${split_dir}/text,text,text"
+            --valid_data_path_and_name_and_type "${dumpdir}/raw/${valid_set}/wav.scp,speech,${data_type}"
+            --valid_data_path_and_name_and_type "${dumpdir}/raw/${valid_set}/text,text,text"
+            --train_shape_file "${split_dir}/speech_shape" --multiple_iterator true
+        )
+    fi
+    norm_opts=()
+    grep -q '^normalize: *global_mvn' "${train_config}" && norm_opts=(--normalize_conf "stats_file=${stats_dir}/train/feats_stats.npz")
+    dist_opts=(--ngpu "${ngpu}")
+    [ "${ngpu}" -gt 1 ] && dist_opts+=(--multiprocessing_distributed true)
+    launcher=()
+    [ "${num_nodes}" -gt 1 ] && launcher=(${python} -m espnet2.bin.launch --cmd "${cuda_cmd}" --log "${exp}/train.log"
+        --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" --multiprocessing_distributed true --)
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
+        "${launcher[@]}" ${python} -m espnet2_slap.bin.slap_train --config "${train_config}" \
+            "${token_opts[@]}" "${train_data_opts[@]}" --valid_shape_file "${stats_dir}/valid/speech_shape" \
+            "${norm_opts[@]}" "${dist_opts[@]}" --resume true --output_dir "${exp}" ${train_args}
+    grep "epoch results" "${exp}/train.log" | tail -n 1 || true
+fi
+
+if run_stage 6; then
+    log "Stage 6: averaged model ${exp}/${inference_model} and packing into ${exp}/packed_model.zip"
+    [ -e "${exp}/${inference_model}" ] || die "${exp}/${inference_model} is missing: did stage 5 finish?"
+    pack_opts=(--option "${token_dir}/tokens.txt")
+    [ "${token_type}" = bpe ] && pack_opts+=(--option "${token_dir}/bpe.model")
+    [ -f "${stats_dir}/train/feats_stats.npz" ] && pack_opts+=(--option "${stats_dir}/train/feats_stats.npz")
+    ${python} -m espnet2_slap.bin.slap_pack --train_config "${exp}/config.yaml" \
+        --model_file "${exp}/${inference_model}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
+fi
+
+if run_stage 7; then
+    for dset in ${test_sets}; do
+        out=${exp}/embed/${dset}
+        log "Stage 7: embeddings of ${dset} into ${out}"
+        mkdir -p "${out}"
+        # shellcheck disable=SC2086
+        ${decode_cmd} --gpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" "${out}/embed.log" \
+            ${python} -m espnet2_slap.bin.slap_embed --train_config "${exp}/config.yaml" \
+                --model_file "${exp}/${inference_model}" --data_dir "${dumpdir}/raw/${dset}" --output_dir "${out}" \
+                --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" ${embed_args}
+    done
+fi
+
+if run_stage 8; then
+    log "Stage 8: scoring into ${exp}/RESULTS.md"
+    # shellcheck disable=SC2086
+    ${python} -m espnet2_slap.bin.slap_results --exp "${exp}" --dumpdir "${dumpdir}/raw" \
+        --test_sets ${test_sets} --label_files ${label_files} --model_file "${inference_model}"
+fi
+log "Successfully finished stages ${stage}-${stop_stage} of ${exp}"

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Stage 8 of the recipe: score a trained model's test-set embeddings and write <exp>/RESULTS.md.
+
+    python -m espnet2_slap.bin.slap_results --exp exp/slap_train_slap_tiny --dumpdir dump/raw --test_sets test \\
+        --label_files utt2instrument utt2mode --model_file valid.r1_t2a.ave.pth
+
+For each test set, from the embeddings stage 7 wrote in <exp>/embed/<set> (slap_embed's format):
+  - retrieval A->T and T->A (R@1/5/10, MdNR, MNR; several captions per clip) on each embedding kind after the
+    encoders (SLAP: predictions and projections; CLAP: projections), espnet2_slap/metrics/retrieval.py;
+  - zero-shot single-label accuracy for each label file <dumpdir>/<set>/<label_file> ("<utt> <class>"), with
+    the paper's four prompts (best one reported), on the retrieval kind, espnet2_slap/metrics/zeroshot.py;
+  - the modality gap on the projections: linear separability, centroid distance, and a UMAP picture
+    (<exp>/embed/<set>/umap.png), espnet2_slap/metrics/modality_gap.py.
+Every figure also goes to <exp>/results.json.
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+
+from espnet2_slap.inference import AudioTextModel
+from espnet2_slap.metrics.modality_gap import modality_gap, umap_picture
+from espnet2_slap.metrics.retrieval import retrieval_metrics
+from espnet2_slap.metrics.zeroshot import PROMPTS, zeroshot_metrics
+
+
+def load_embeddings(embed_dir: Path, name: str):
+    """(matrix (N, D), ids [N]) of <embed_dir>/<name>.npy/.ids."""
+    matrix = np.load(embed_dir / f"{name}.npy")
+    ids = (embed_dir / f"{name}.ids").read_text(encoding="utf-8").split()
+    if len(ids) != len(matrix):
+        raise ValueError(f"{embed_dir}/{name}: {len(matrix)} rows but {len(ids)} ids")
+    return matrix, ids
+
+
+def score_retrieval(embed_dir: Path, kinds: List[str]) -> Dict[str, Dict]:
+    audio_index = {uid: i for i, uid in enumerate(load_embeddings(embed_dir, f"audio_{kinds[0]}")[1])}
+    mapping = dict(line.split() for line in (embed_dir / "text2audio").read_text(encoding="utf-8").splitlines())
+    results = {}
+    for kind in kinds:
+        audio, _ = load_embeddings(embed_dir, f"audio_{kind}")
+        text, text_ids = load_embeddings(embed_dir, f"text_{kind}")
+        text_audio = np.array([audio_index[mapping[t]] for t in text_ids])
+        results[kind] = retrieval_metrics(audio, text, text_audio)
+    return results
+
+
+def score_zero_shot(model: AudioTextModel, embed_dir: Path, label_file: Path, kind: str) -> Dict:
+    audio, ids = load_embeddings(embed_dir, f"audio_{kind}")
+    labels = dict(line.split(maxsplit=1) for line in label_file.read_text(encoding="utf-8").splitlines())
+    missing = [uid for uid in ids if uid not in labels]
+    if missing:
+        raise ValueError(f"{label_file}: no label for {len(missing)} utterances, e.g. {missing[0]}")
+    classes = sorted(set(labels.values()))
+    targets = np.array([classes.index(labels[uid]) for uid in ids])
+    prompt_text = {p: model.embed_text([p.format(c) for c in classes])[kind] for p in PROMPTS}
+    result = zeroshot_metrics(audio, prompt_text, targets)
+    result["classes"] = classes
+    return result
+
+
+def markdown(results: Dict, exp: Path, model_file: str) -> str:
+    lines = [f"# RESULTS: {exp}", "", f"Model: `{exp / model_file}`", ""]
+    for dset, res in results.items():
+        lines += [f"## {dset}", "", "### Retrieval (%; MdNR/MNR: normalised ranks, lower is better)", "",
+                  "| embedding | direction | R@1 | R@5 | R@10 | MdNR | MNR |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for kind, by_dir in res["retrieval"].items():
+            for direction, m in by_dir.items():
+                lines.append(f"| {kind} | {direction} | " + " | ".join(
+                    f"{m[k]:.2f}" for k in ("R@1", "R@5", "R@10", "MdNR", "MNR")) + " |")
+        if res["zero_shot"]:
+            lines += ["", "### Zero-shot classification (accuracy %, best of the paper's prompts)", "",
+                      "| labels | classes | chance | accuracy | best prompt |", "| --- | --- | --- | --- | --- |"]
+            for name, z in res["zero_shot"].items():
+                n = len(z["classes"])
+                lines.append(f"| {name} | {n} | {100 / n:.1f} | {z['best']['accuracy']:.2f} | `{z['best_prompt']}` |")
+        gap = res["modality_gap"]
+        lines += ["", "### Modality gap (projections)", "",
+                  f"- linear separability: {gap['separability']:.1f} % (50 % = no gap)",
+                  f"- centroid distance: {gap['centroid_distance']:.3f}",
+                  f"- UMAP: `{gap['umap']}`", ""]
+    return "\n".join(lines)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp", type=Path, required=True, help="Training directory (config.yaml, embed/)")
+    parser.add_argument("--model_file", required=True, help="The *.pth in --exp that stage 7 used")
+    parser.add_argument("--dumpdir", type=Path, required=True, help="Where the test sets' data dirs are")
+    parser.add_argument("--test_sets", nargs="+", required=True)
+    parser.add_argument("--label_files", nargs="*", default=[], help="Single-label files of the test sets")
+    return parser
+
+
+def main(cmd=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (slap_results) %(levelname)s: %(message)s")
+    args = get_parser().parse_args(cmd)
+    model = AudioTextModel.from_pretrained(args.exp / "config.yaml", args.exp / args.model_file)
+    results = {}
+    for dset in args.test_sets:
+        embed_dir = args.exp / "embed" / dset
+        kinds = list(reversed(model.kinds[1:]))  # the retrieval kind first
+        audio, _ = load_embeddings(embed_dir, "audio_projection")
+        text, _ = load_embeddings(embed_dir, "text_projection")
+        gap = modality_gap(audio, text)
+        gap["umap"] = str(umap_picture(audio, text, embed_dir / "umap.png", title=f"{args.exp.name}: {dset}"))
+        results[dset] = {
+            "retrieval": score_retrieval(embed_dir, kinds),
+            "zero_shot": {
+                name: score_zero_shot(model, embed_dir, args.dumpdir / dset / name, kinds[0])
+                for name in args.label_files
+            },
+            "modality_gap": gap,
+        }
+    (args.exp / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (args.exp / "RESULTS.md").write_text(markdown(results, args.exp, args.model_file), encoding="utf-8")
+    logging.info(f"wrote {args.exp / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@
 #   3. text tokenizer: sentencepiece on the training captions (--token_type bpe), or the vocabulary of a local
 #      Hugging Face tokenizer (--token_type hugging_face --hf_tokenizer DIR)
 #   4. statistics (shape files, feature normalisation stats), in --nj jobs through ${train_cmd}
-#   5. training (--train_config, --ngpu, --num_nodes; --num_splits N shards the training lists for
+#   5. training (--train_config, --ngpu on one node; --num_splits N shards the training lists for
 #      --multiple_iterator), through ${cuda_cmd}
 #   6. n-best averaged model (by the config's best_model_criterion) and packing into a zip
 #   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed)
@@ -56,6 +56,9 @@ done
 [ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
 case "${audio_format}" in flac|wav) data_type=sound ;; ark) data_type=kaldi_ark ;;
     *) die "--audio_format must be flac, wav or ark, not ${audio_format}" ;; esac
+# ESPnet's multi-node launcher (espnet2.bin.launch) recognises Kaldi's slurm.pl/queue.pl by name and passes
+# them options (--num_nodes, srun) that utils/*.sh do not take yet: one node, any number of GPUs, for now.
+[ "${num_nodes}" -eq 1 ] || die "--num_nodes ${num_nodes}: multi-node training is not supported yet (one node, --ngpu N)"
 [ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
 exp=${expdir}/slap_${tag}
 stats_dir=${expdir}/stats_${fs}
@@ -183,12 +186,9 @@ if run_stage 5; then
     grep -q '^normalize: *global_mvn' "${train_config}" && norm_opts=(--normalize_conf "stats_file=${stats_dir}/train/feats_stats.npz")
     dist_opts=(--ngpu "${ngpu}")
     [ "${ngpu}" -gt 1 ] && dist_opts+=(--multiprocessing_distributed true)
-    launcher=()
-    [ "${num_nodes}" -gt 1 ] && launcher=(${python} -m espnet2.bin.launch --cmd "${cuda_cmd}" --log "${exp}/train.log"
-        --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" --multiprocessing_distributed true --)
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
-        "${launcher[@]}" ${python} -m espnet2_slap.bin.slap_train --config "${train_config}" \
+        ${python} -m espnet2_slap.bin.slap_train --config "${train_config}" \
             "${token_opts[@]}" "${train_data_opts[@]}" --valid_shape_file "${stats_dir}/valid/speech_shape" \
             "${norm_opts[@]}" "${dist_opts[@]}" --resume true --output_dir "${exp}" ${train_args}
     grep "epoch results" "${exp}/train.log" | tail -n 1 || true

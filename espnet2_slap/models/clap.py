@@ -1,6 +1,5 @@
 """CLAP: the contrastive baseline on the same towers."""
 
-import logging
 import math
 from typing import Dict, List, Optional, Tuple
 
@@ -8,7 +7,6 @@ import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.layers.abs_normalize import AbsNormalize
-from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
 from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
@@ -59,8 +57,6 @@ class CLAPModel(TwoTowerModel):
         logit_scale = self.logit_scale.clamp(0.0, self.max_log_scale).exp()
         loss_a2t, loss_t2a = symmetric_infonce(audio.projection, text_out.projection, logit_scale)
         loss = (loss_a2t + loss_t2a) / 2.0
-        if not torch.isfinite(loss):
-            logging.warning(f"CLAP: non-finite loss in the batch of {utt_id}; the trainer will skip this update")
         stats = dict(
             loss=loss.detach(),
             loss_a2t=loss_a2t.detach(),
@@ -68,4 +64,4 @@ class CLAPModel(TwoTowerModel):
             **self.inbatch_stats(audio.projection, text_out.projection, audio.projection, text_out.projection),
             temperature=(1.0 / logit_scale).detach(),
         )
-        return force_gatherable((loss, stats, speech.size(0)), loss.device)
+        return self.loss_output(loss, stats, speech.size(0), utt_id)

@@ -1,13 +1,11 @@
 """SLAP: Siamese Language-Audio Pretraining (BYOL-style, no negatives)."""
 
-import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.layers.abs_normalize import AbsNormalize
-from espnet2.torch_utils.device_funcs import force_gatherable
 from typeguard import typechecked
 
 from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
@@ -108,11 +106,6 @@ class SLAPModel(TwoTowerModel):
         loss_inter = inter_modal_loss(*terms)
         loss_intra = intra_modal_loss(*terms)
         loss = self.lambda_inter * loss_inter + (1.0 - self.lambda_inter) * loss_intra
-        if not torch.isfinite(loss):
-            logging.warning(
-                f"SLAP: non-finite loss (inter {loss_inter.item()}, intra {loss_intra.item()}) "
-                f"in the batch of {utt_id}; the trainer will skip this update and the EMA with it"
-            )
         stats = dict(
             loss=loss.detach(),
             loss_inter=loss_inter.detach(),
@@ -120,4 +113,4 @@ class SLAPModel(TwoTowerModel):
             **self.inbatch_stats(audio.prediction, text_out.prediction, audio.projection, text_out.projection),
             tau=torch.tensor(self.tau),
         )
-        return force_gatherable((loss, stats, speech.size(0)), loss.device)
+        return self.loss_output(loss, stats, speech.size(0), utt_id)

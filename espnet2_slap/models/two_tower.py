@@ -1,11 +1,13 @@
 """What SLAP and CLAP share: an audio tower and a text tower, each an encoder followed by a projector."""
 
-from typing import Dict, NamedTuple, Optional, Tuple
+import logging
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.layers.abs_normalize import AbsNormalize
+from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
@@ -102,6 +104,19 @@ class TwoTowerModel(AbsESPnetModel):
             std_audio=embedding_std(z_audio),
             std_text=embedding_std(z_text),
         )
+
+    def loss_output(
+        self, loss: torch.Tensor, stats: Dict[str, torch.Tensor], batch_size: int, utt_id: Optional[List[str]]
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """ESPnet's (loss, stats, weight = batch size), gatherable across devices; a non-finite loss is reported
+        with the batch's utterance ids and its loss terms (ESPnet's trainer then skips the update)."""
+        if not torch.isfinite(loss):
+            terms = ", ".join(f"{k} {v.item():.4g}" for k, v in stats.items() if k.startswith("loss_"))
+            logging.warning(
+                f"{type(self).__name__}: non-finite loss ({terms}) in the batch of {utt_id}; "
+                "the trainer skips this update (and with it SLAP's EMA step)"
+            )
+        return force_gatherable((loss, stats, batch_size), loss.device)
 
     def collect_feats(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs

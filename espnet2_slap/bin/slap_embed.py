@@ -25,8 +25,7 @@ from espnet2.fileio.read_text import read_2columns_text
 from tqdm import tqdm
 
 from espnet2_slap.inference import AudioTextModel
-
-PCM16_SCALE = 32768.0
+from espnet2_slap.utils.audio_format import pcm16_to_float
 
 
 def read_wav_scp_entry(uid: str, value: str, sample_rate: int):
@@ -38,25 +37,21 @@ def read_wav_scp_entry(uid: str, value: str, sample_rate: int):
         rate, wave = loaded if isinstance(loaded, tuple) else (sample_rate, loaded)
         if rate != sample_rate:
             raise ValueError(f"utterance {uid}: {value} is at {rate} Hz, the model at {sample_rate} Hz")
-        return np.asarray(wave, dtype=np.float32) / (PCM16_SCALE if np.issubdtype(wave.dtype, np.integer) else 1.0)
+        return pcm16_to_float(wave)
     if not Path(value).is_file():
         raise ValueError(f"utterance {uid}: audio file {value} does not exist")
     return value
 
 
-def caption_items(text_file: Path, delimiter: str) -> List[Tuple[str, str, str]]:
-    """[(caption id, audio id, caption)] of a Kaldi text file; an empty caption is an error naming its line."""
-    items = []
-    with open(text_file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split(maxsplit=1)
-            if not fields:
-                continue
-            captions = [c.strip() for c in (fields[1] if len(fields) > 1 else "").split(delimiter)]
-            if not all(captions):
-                raise ValueError(f"{text_file}:{lineno}: empty caption for utterance {fields[0]}")
-            items += [(f"{fields[0]}-cap{i}", fields[0], c) for i, c in enumerate(captions)]
-    return items
+def caption_items(text_file: Path, preprocessor) -> List[Tuple[str, str, str]]:
+    """[(caption id, audio id, caption)] of a Kaldi text file, captions split as in training
+    (``SLAPPreprocessor.captions``: an empty one is an error naming its utterance)."""
+    text = read_2columns_text(text_file)
+    return [
+        (f"{uid}-cap{i}", uid, caption)
+        for uid, line in text.items()
+        for i, caption in enumerate(preprocessor.captions(uid, line))
+    ]
 
 
 def embed_in_chunks(
@@ -117,7 +112,7 @@ def main(cmd=None):
             embed_in_chunks("audio", ids, inputs, model.embed_audio, chunk_dir, args.chunk_size),
         )
     if "text" in args.modalities:
-        items = caption_items(args.data_dir / "text", model.preprocessor.caption_delimiter)
+        items = caption_items(args.data_dir / "text", model.preprocessor)
         ids = [caption_id for caption_id, _, _ in items]
         write_embeddings(
             args.output_dir, "text", ids,

@@ -22,35 +22,24 @@ from typing import Dict, List
 
 import numpy as np
 
+from espnet2_slap.bin.slap_score import load_embeddings, text_audio_rows
 from espnet2_slap.inference import AudioTextModel
 from espnet2_slap.metrics.modality_gap import modality_gap, umap_picture
 from espnet2_slap.metrics.retrieval import retrieval_metrics
 from espnet2_slap.metrics.zeroshot import PROMPTS, zeroshot_metrics
 
 
-def load_embeddings(embed_dir: Path, name: str):
-    """(matrix (N, D), ids [N]) of <embed_dir>/<name>.npy/.ids."""
-    matrix = np.load(embed_dir / f"{name}.npy")
-    ids = (embed_dir / f"{name}.ids").read_text(encoding="utf-8").split()
-    if len(ids) != len(matrix):
-        raise ValueError(f"{embed_dir}/{name}: {len(matrix)} rows but {len(ids)} ids")
-    return matrix, ids
-
-
 def score_retrieval(embed_dir: Path, kinds: List[str]) -> Dict[str, Dict]:
-    audio_index = {uid: i for i, uid in enumerate(load_embeddings(embed_dir, f"audio_{kinds[0]}")[1])}
-    mapping = dict(line.split() for line in (embed_dir / "text2audio").read_text(encoding="utf-8").splitlines())
     results = {}
     for kind in kinds:
-        audio, _ = load_embeddings(embed_dir, f"audio_{kind}")
-        text, text_ids = load_embeddings(embed_dir, f"text_{kind}")
-        text_audio = np.array([audio_index[mapping[t]] for t in text_ids])
-        results[kind] = retrieval_metrics(audio, text, text_audio)
+        audio_ids, audio = load_embeddings(embed_dir, f"audio_{kind}")
+        text_ids, text = load_embeddings(embed_dir, f"text_{kind}")
+        results[kind] = retrieval_metrics(audio, text, text_audio_rows(text_ids, audio_ids, embed_dir / "text2audio"))
     return results
 
 
 def score_zero_shot(model: AudioTextModel, embed_dir: Path, label_file: Path, kind: str) -> Dict:
-    audio, ids = load_embeddings(embed_dir, f"audio_{kind}")
+    ids, audio = load_embeddings(embed_dir, f"audio_{kind}")
     labels = dict(line.split(maxsplit=1) for line in label_file.read_text(encoding="utf-8").splitlines())
     missing = [uid for uid in ids if uid not in labels]
     if missing:
@@ -104,8 +93,8 @@ def main(cmd=None):
     for dset in args.test_sets:
         embed_dir = args.exp / "embed" / dset
         kinds = list(reversed(model.kinds[1:]))  # the retrieval kind first
-        audio, _ = load_embeddings(embed_dir, "audio_projection")
-        text, _ = load_embeddings(embed_dir, "text_projection")
+        _, audio = load_embeddings(embed_dir, "audio_projection")
+        _, text = load_embeddings(embed_dir, "text_projection")
         gap = modality_gap(audio, text)
         gap["umap"] = str(umap_picture(audio, text, embed_dir / "umap.png", title=f"{args.exp.name}: {dset}"))
         results[dset] = {

@@ -11,6 +11,7 @@ from espnet2.text.token_id_converter import TokenIDConverter
 from espnet2.train.preprocessor import AbsPreprocessor
 from typeguard import typechecked
 
+from espnet2_slap.utils.audio_format import pcm16_to_float
 from espnet2_slap.utils.captions import CAPTION_DELIMITER
 
 TOKEN_TYPES = ("bpe", "hugging_face")
@@ -112,11 +113,7 @@ class SLAPPreprocessor(AbsPreprocessor):
 
     def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
         if self.speech_name in data:
-            speech = np.asarray(data[self.speech_name])
-            if np.issubdtype(speech.dtype, np.integer):
-                # kaldi_ark waveforms come as the 16-bit PCM integers Kaldi stores; ``sound`` gives [-1, 1]
-                speech = speech / 32768.0
-            speech = speech.astype(np.float32)
+            speech = pcm16_to_float(data[self.speech_name])
             if speech.ndim == 2:
                 speech = speech.mean(axis=1)
             if speech.size == 0:

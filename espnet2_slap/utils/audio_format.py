@@ -29,6 +29,14 @@ import soxr
 logger = logging.getLogger(__name__)
 
 PCM16_SCALE = 32768.0
+
+
+def pcm16_to_float(wave: np.ndarray) -> np.ndarray:
+    """Integer samples (Kaldi arks hold 16-bit PCM) scaled to [-1, 1] like ``sound`` files; floats as they are."""
+    wave = np.asarray(wave)
+    if np.issubdtype(wave.dtype, np.integer):
+        wave = wave / PCM16_SCALE
+    return wave.astype(np.float32)
 SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV"}
 
 

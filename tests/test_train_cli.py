@@ -2,6 +2,7 @@
 resume."""
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import torch
@@ -10,13 +11,14 @@ from conftest import TINY_CONF, run_module
 TRAIN = "espnet2_slap.bin.slap_train"
 
 
-def data_options(corpus: Path, bpe) -> list:
+def data_options(corpus: Path, bpe, data_type: str = "sound", train_wav_scp: Optional[Path] = None) -> list:
+    """Tokenizer and data options for the corpus's train and valid sets (another training wav.scp if given)."""
     bpemodel, token_list = bpe
     return [
         "--token_list", token_list, "--bpemodel", bpemodel,
-        "--train_data_path_and_name_and_type", f"{corpus}/train/wav.scp,speech,sound",
+        "--train_data_path_and_name_and_type", f"{train_wav_scp or corpus / 'train/wav.scp'},speech,{data_type}",
         "--train_data_path_and_name_and_type", f"{corpus}/train/text,text,text",
-        "--valid_data_path_and_name_and_type", f"{corpus}/valid/wav.scp,speech,sound",
+        "--valid_data_path_and_name_and_type", f"{corpus}/valid/wav.scp,speech,{data_type}",
         "--valid_data_path_and_name_and_type", f"{corpus}/valid/text,text,text",
     ]
 
@@ -83,3 +85,34 @@ def test_train_average_and_resume(model, corpus, bpe, stats_dir, tmp_path):
         second = torch.load(exp / "2epoch.pth", map_location="cpu", weights_only=True)
         moved = [not torch.equal(second[k], third[k]) for k in second if k.startswith("audio_target.")]
         assert all(moved)
+
+
+def test_training_skips_a_missing_and_a_truncated_file_naming_and_counting_them(corpus, bpe, tmp_path):
+    """Two bad files of 32 in a lazy_sound training list, read by 2 loader workers: training runs to the end, and
+    the log names each (id and path) and counts both."""
+    import soundfile as sf
+
+    data = tmp_path / "train"
+    data.mkdir()
+    lines = (corpus / "train" / "wav.scp").read_text().splitlines()
+    (missing_uid, _), (cut_uid, cut_source) = lines[3].split(), lines[7].split()
+    missing, truncated = tmp_path / "gone.wav", tmp_path / "cut.wav"
+    wave, fs = sf.read(cut_source)
+    sf.write(truncated, wave[: len(wave) // 2], fs)  # 1 s of 2: every 1.5-s crop runs past its end
+    paths = {uid: path for uid, path in (line.split() for line in lines)}
+    num_samples = {uid: sf.info(path).frames for uid, path in paths.items()}  # what stage 2 recorded
+    paths.update({missing_uid: str(missing), cut_uid: str(truncated)})
+    (data / "wav.scp").write_text("".join(f"{uid} {path}\n" for uid, path in paths.items()))
+    (data / "utt2num_samples").write_text("".join(f"{uid} {n}\n" for uid, n in num_samples.items()))
+    proc = run_module(
+        TRAIN, "--config", TINY_CONF / "train_slap_tiny.yaml", "--normalize", "none",
+        *data_options(corpus, bpe, "lazy_sound", data / "wav.scp"),
+        "--train_shape_file", f"{corpus}/train/utt2dur", "--valid_shape_file", f"{corpus}/valid/utt2dur",
+        "--num_workers", "2", "--max_epoch", "1", "--output_dir", tmp_path / "exp", cwd=tmp_path,
+    )
+    log = proc.stderr
+    assert (tmp_path / "exp" / "1epoch.pth").exists()
+    assert f"skipping utterance {missing_uid}: missing audio file: {missing} does not exist" in log
+    assert f"skipping utterance {cut_uid}: unreadable audio file: {truncated}: truncated" in log
+    assert "after training this epoch: utterances skipped for a bad audio file so far: train 2" in log
+    assert "training finished; utterances skipped for a bad audio file: train 2" in log

@@ -18,7 +18,6 @@ from espnet2.torch_utils.initialize import initialize
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.collate_fn import CommonCollateFn
-from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
@@ -33,7 +32,12 @@ from espnet2_slap.encoders.transformer_text_encoder import TransformerTextEncode
 from espnet2_slap.layers.logmel import LogMelFrontend
 from espnet2_slap.models.clap import CLAPModel
 from espnet2_slap.models.slap import SLAPModel
+from espnet2_slap.train.lazy_sound import register_lazy_sound
 from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
+from espnet2_slap.train.skip_bad_audio import SkipBadAudioCollateFn
+from espnet2_slap.train.trainer import SLAPTrainer, skipped_summary
+
+register_lazy_sound()
 
 frontend_choices = ClassChoices(
     name="frontend",
@@ -80,7 +84,8 @@ def count_parameters(module: Optional[torch.nn.Module]) -> int:
 
 
 class SLAPTask(AbsTask):
-    """Data: ``speech`` (waveform; ``sound`` or ``kaldi_ark``) and ``text`` (captions; ``text``)."""
+    """Data: ``speech`` (audio; ``lazy_sound``, read crop only, ``sound`` or ``kaldi_ark``) and ``text``
+    (captions; ``text``)."""
 
     num_optimizers: int = 1
     class_choices_list = [
@@ -91,7 +96,7 @@ class SLAPTask(AbsTask):
         text_encoder_choices,
         model_choices,
     ]
-    trainer = Trainer
+    trainer = SLAPTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):
@@ -135,11 +140,18 @@ class SLAPTask(AbsTask):
             default=dict(),
             help="Options of SLAPPreprocessor: crop_seconds (training crop length, random in training and "
             "centred in validation), caption_delimiter (default '|||'), max_text_length (default 128), "
-            "short_audio ('error' or 'pad'). Defaults: "
+            "short_audio ('error' or 'pad'), bad_audio ('skip': log, count and skip an utterance whose "
+            "lazy_sound file is missing, unreadable, truncated or at another rate; 'error'). Defaults: "
             + str(get_default_kwargs(SLAPPreprocessor)),
         )
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace):
+        super().main_worker(args)
+        if args.collect_stats:
+            logging.info(f"statistics collected; utterances skipped for a bad audio file: {skipped_summary() or 'none'}")
 
     @classmethod
     def sample_rate(cls, args: argparse.Namespace) -> int:
@@ -153,7 +165,9 @@ class SLAPTask(AbsTask):
         [Collection[Tuple[str, Dict[str, np.ndarray]]]],
         Tuple[List[str], Dict[str, torch.Tensor]],
     ]:
-        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1)
+        return SkipBadAudioCollateFn(
+            CommonCollateFn(float_pad_value=0.0, int_pad_value=-1), name="train" if train else "valid"
+        )
 
     @classmethod
     @typechecked
@@ -166,6 +180,7 @@ class SLAPTask(AbsTask):
         crop_seconds = conf.pop("crop_seconds", None)
         if crop_seconds is not None:
             conf["crop_samples"] = int(round(float(crop_seconds) * cls.sample_rate(args)))
+        conf.setdefault("fs", cls.sample_rate(args))
         return SLAPPreprocessor(
             train=train,
             token_type=args.token_type,

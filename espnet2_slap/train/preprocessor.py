@@ -1,5 +1,6 @@
 """Per-utterance preprocessing for SLAPTask: audio crop and caption tokenization."""
 
+import logging
 from pathlib import Path
 from typing import Collection, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -11,7 +12,9 @@ from espnet2.text.token_id_converter import TokenIDConverter
 from espnet2.train.preprocessor import AbsPreprocessor
 from typeguard import typechecked
 
-from espnet2_slap.utils.audio_format import pcm16_to_float
+from espnet2_slap.train.lazy_sound import AudioFileRef
+from espnet2_slap.train.skip_bad_audio import skipped_record
+from espnet2_slap.utils.audio_format import BadUtterance, audio_num_samples, pcm16_to_float, read_mono
 from espnet2_slap.utils.captions import CAPTION_DELIMITER
 
 TOKEN_TYPES = ("bpe", "hugging_face")
@@ -30,11 +33,15 @@ def special_token_ids(tokenizer, name: str) -> Tuple[List[int], List[int]]:
 class SLAPPreprocessor(AbsPreprocessor):
     """One (uid, {"speech": (S,) or (S, C), "text": str}) -> {"speech": (S',) float32, "text": (L,) int64}.
 
-    Audio: 16-bit integer samples (``kaldi_ark`` waveforms) are scaled to [-1, 1] like ``sound`` files;
-    multi-channel is averaged to mono; with ``crop_samples`` a window of that length is taken at a
-    random offset in training and centred otherwise (``np.random``, which ESPnet seeds per epoch and loader
-    worker). A clip shorter than the crop is an error naming the utterance, or zero-padded with
-    ``short_audio="pad"``.
+    Audio: a waveform (``sound``; ``kaldi_ark``, whose 16-bit integer samples are scaled to [-1, 1]) or an
+    :class:`AudioFileRef` (``lazy_sound``), of which only the crop is read from the file; multi-channel is
+    averaged to mono; with ``crop_samples`` a window of that length is taken at a random offset in training and
+    centred otherwise (``np.random``, which ESPnet seeds per epoch and loader worker). A clip shorter than the
+    crop is an error naming the utterance, or zero-padded with ``short_audio="pad"``.
+
+    Bad files (``lazy_sound``): a missing, unreadable or truncated file, or one not at ``fs`` Hz, is logged
+    with its utterance id and path and the utterance is skipped (``bad_audio="skip"``: the collate function
+    drops it from its batch and counts it), or is an error (``bad_audio="error"``).
 
     Text: a ``text`` line may hold several captions separated by ``caption_delimiter`` (default ``|||``, e.g.
     ``utt1 a calm piano piece ||| solo piano, slow``); training draws one at random per step, validation takes
@@ -55,6 +62,8 @@ class SLAPPreprocessor(AbsPreprocessor):
         max_text_length: int = 128,
         crop_samples: Optional[int] = None,
         short_audio: str = "error",
+        fs: Optional[int] = None,
+        bad_audio: str = "skip",
         speech_name: str = "speech",
         text_name: str = "text",
     ):
@@ -63,6 +72,8 @@ class SLAPPreprocessor(AbsPreprocessor):
             raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
         if short_audio not in ("error", "pad"):
             raise ValueError(f"short_audio must be 'error' or 'pad', got {short_audio!r}")
+        if bad_audio not in ("skip", "error"):
+            raise ValueError(f"bad_audio must be 'skip' or 'error', got {bad_audio!r}")
         if bpemodel is None:
             raise ValueError(f"token_type={token_type} needs --bpemodel (a sentencepiece model or a tokenizer dir)")
         self.tokenizer = build_tokenizer(token_type=token_type, bpemodel=str(bpemodel))
@@ -82,6 +93,8 @@ class SLAPPreprocessor(AbsPreprocessor):
         self.max_text_length = max_text_length
         self.crop_samples = crop_samples
         self.short_audio = short_audio
+        self.fs = fs
+        self.bad_audio = bad_audio
         self.speech_name = speech_name
         self.text_name = text_name
 
@@ -98,29 +111,55 @@ class SLAPPreprocessor(AbsPreprocessor):
         ids = self.token_id_converter.tokens2ids(tokens)[: self.max_text_length - self.num_special_tokens]
         return np.asarray(self.prefix + ids + self.suffix, dtype=np.int64)
 
-    def crop(self, uid: str, speech: np.ndarray) -> np.ndarray:
-        """(S,) -> (crop_samples,): random window in training, the centred one otherwise."""
-        n, size = len(speech), self.crop_samples
+    def window(self, uid: str, n: int) -> Tuple[int, int]:
+        """(offset, length) of the samples to take from ``n``: the crop (a random one in training, the centred
+        one otherwise), or all of them without a crop or when they are fewer than the crop (to be padded)."""
+        size = self.crop_samples
+        if size is None:
+            return 0, n
         if n < size:
             if self.short_audio == "error":
                 raise ValueError(
                     f"utterance {uid}: {n} samples, shorter than the crop of {size} samples "
                     "(set preprocessor_conf short_audio: pad to zero-pad such clips)"
                 )
-            return np.pad(speech, (0, size - n))
-        offset = np.random.randint(0, n - size + 1) if self.train else (n - size) // 2
-        return speech[offset : offset + size]
+            return 0, n
+        return (np.random.randint(0, n - size + 1) if self.train else (n - size) // 2), size
 
-    def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
-        if self.speech_name in data:
-            speech = pcm16_to_float(data[self.speech_name])
+    def read_crop(self, uid: str, ref: AudioFileRef) -> np.ndarray:
+        """The samples of the window of an audio file, decoding nothing else; BadUtterance for a bad file."""
+        n = audio_num_samples(ref.path) if ref.num_samples is None else ref.num_samples
+        offset, size = self.window(uid, n)
+        speech, rate = read_mono(ref.path, offset, size)
+        if self.fs is not None and rate != self.fs:
+            raise BadUtterance("wrong sampling rate", f"{ref.path}: {rate} Hz, the front end expects {self.fs} Hz")
+        return speech
+
+    def speech(self, uid: str, value: Union[np.ndarray, AudioFileRef]) -> np.ndarray:
+        """(S,) float32 mono: the crop (zero-padded with short_audio="pad"), or the whole clip without one."""
+        if isinstance(value, AudioFileRef):
+            speech = self.read_crop(uid, value)
+        else:
+            speech = pcm16_to_float(value)
             if speech.ndim == 2:
                 speech = speech.mean(axis=1)
             if speech.size == 0:
                 raise ValueError(f"utterance {uid}: empty audio")
-            if self.crop_samples is not None:
-                speech = self.crop(uid, speech)
-            data[self.speech_name] = speech
+            offset, size = self.window(uid, len(speech))
+            speech = speech[offset : offset + size]
+        if self.crop_samples is not None and len(speech) < self.crop_samples:
+            speech = np.pad(speech, (0, self.crop_samples - len(speech)))
+        return speech
+
+    def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray, AudioFileRef]]) -> Dict[str, np.ndarray]:
+        if self.speech_name in data:
+            try:
+                data[self.speech_name] = self.speech(uid, data[self.speech_name])
+            except BadUtterance as bad:
+                if self.bad_audio == "error":
+                    raise ValueError(f"utterance {uid}: {bad} (preprocessor_conf bad_audio: skip skips it)") from None
+                logging.warning(f"skipping utterance {uid}: {bad}")
+                return skipped_record()
         if self.text_name in data and isinstance(data[self.text_name], str):
             captions = self.captions(uid, data[self.text_name])
             caption = captions[np.random.randint(len(captions))] if self.train else captions[0]

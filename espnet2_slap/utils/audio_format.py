@@ -16,10 +16,11 @@ import logging
 import math
 import os
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import kaldiio
 import numpy as np
@@ -160,21 +161,41 @@ def job_part(entries: List[Entry], job: Optional[int], nj: Optional[int]) -> Lis
     return entries[(job - 1) * len(entries) // nj : job * len(entries) // nj]
 
 
-def read_mono(path: str) -> Tuple[np.ndarray, int]:
-    """(float32 mono waveform, sampling rate) of an audio file; BadUtterance when it cannot be used."""
+@contextmanager
+def open_audio(path: str) -> Iterator[sf.SoundFile]:
+    """soundfile's SoundFile of ``path``; BadUtterance when the file is missing, empty or unreadable."""
     if not os.path.isfile(path):
         raise BadUtterance("missing audio file", f"{path} does not exist")
     if os.path.getsize(path) == 0:
         raise BadUtterance("empty audio file", f"{path} is empty (0 bytes)")
     try:
         with sf.SoundFile(path) as f:
-            frames, rate = f.frames, f.samplerate
-            data = f.read(dtype="float32", always_2d=True)
+            yield f
     except (sf.SoundFileError, RuntimeError) as e:
         raise BadUtterance("unreadable audio file", f"{path}: {e}") from e
-    if len(data) != frames:
-        raise BadUtterance("unreadable audio file", f"{path}: {frames} samples announced, {len(data)} decoded")
-    if frames == 0:
+
+
+def audio_num_samples(path: str) -> int:
+    """The length of an audio file in samples, from its header (nothing is decoded)."""
+    with open_audio(path) as f:
+        return f.frames
+
+
+def read_mono(path: str, offset: int = 0, frames: Optional[int] = None) -> Tuple[np.ndarray, int]:
+    """(float32 mono waveform, sampling rate) of an audio file, or of its ``frames`` samples from ``offset`` on
+    (a seek: only that part is decoded); BadUtterance when it cannot be used or holds fewer samples."""
+    with open_audio(path) as f:
+        rate = f.samplerate
+        wanted = f.frames - offset if frames is None else frames
+        if offset:
+            f.seek(offset)
+        data = f.read(wanted, dtype="float32", always_2d=True)
+    if len(data) != wanted:
+        raise BadUtterance(
+            "unreadable audio file",
+            f"{path}: truncated, {wanted} samples from sample {offset} expected, {len(data)} decoded",
+        )
+    if len(data) == 0:
         raise BadUtterance("empty audio file", f"{path} has no samples")
     return (data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)), rate
 

@@ -261,3 +261,82 @@ def test_ssh_round_robin(tmp_path, fake_env):
     assert [c[:4] for c in calls()] == [["ssh", "-o", "BatchMode=yes", host] for host in ("node-a", "node-b", "node-a")]
     assert all(c[4].startswith("bash -c ") and f"cd {work}" in c[4] for c in calls())
     assert (work / "log" / "s.2.log").read_text().startswith("# test 2 -ne 3\n")
+
+
+# ---------------------------------------------------------------- several nodes
+
+NODE_OPTIONS = {  # the shipped confs' options for --num_nodes 2
+    "slurm": ["-p", "cpu", "--nodes", "2", "--ntasks-per-node", "1"],
+    "sge": ["-pe", "mpi", "2"],
+    "pbs": ["-l", "select=2:ncpus=1"],
+}
+
+
+@pytest.mark.parametrize("backend", ["slurm", "sge", "pbs"])
+def test_a_job_on_several_nodes_is_one_submission_asking_for_them(backend, tmp_path, fake_env):
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "--num_nodes", "2",
+                    "log/train.log", "true", cwd=work, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert calls() == [expected_submission(backend, NODE_OPTIONS[backend], work, "train")]
+
+
+@pytest.mark.parametrize("backend", ["local", "ssh"])
+def test_one_machine_back_ends_refuse_several_nodes(backend, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost\n")
+    proc = run_jobs("--backend", backend, "--hosts", hosts, "--num_nodes", "2", "log/x.log", "true", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert f"--num_nodes 2: the {backend} back-end runs each job on one machine" in proc.stderr
+    assert not (tmp_path / "log").exists()
+
+
+# srun --export=ALL <command>: runs the command once per node ($FAKE_NODES), each with the SLURM_* variables of
+# its task, as srun does in an allocation of that many nodes with one task each; exits with the worst status.
+FAKE_SRUN = """#!{python}
+import os, subprocess, sys
+nodes = int(os.environ["FAKE_NODES"])
+with open(os.environ["FAKE_CALLS"], "a") as f:
+    f.write('["srun", ' + ", ".join('"%s"' % a for a in sys.argv[1:3]) + "]\\n")
+command = [a for a in sys.argv[1:] if not a.startswith("--export")]
+tasks = [subprocess.Popen(command, env={{**os.environ, "SLURM_PROCID": str(i), "SLURM_NODEID": str(i),
+         "SLURM_LOCALID": "0", "SLURM_NTASKS": str(nodes), "SLURM_STEP_NUM_NODES": str(nodes),
+         "SLURM_STEP_NODELIST": "localhost"}}) for i in range(nodes)]
+sys.exit(max(task.wait() for task in tasks))
+"""
+
+
+def test_espnet_launcher_trains_on_two_slurm_nodes_through_our_runner(corpus, bpe, tmp_path, fake_env):
+    """``espnet2.bin.launch --num_nodes 2`` with utils/slurm.pl (our runner under the name the launcher knows):
+    one sbatch job for 2 nodes, srun in it, two gloo ranks train and rank 0 writes the model."""
+    from conftest import TINY_CONF
+    from test_train_cli import data_options
+
+    env, calls = fake_env
+    srun = Path(env["PATH"].split(os.pathsep)[0]) / "srun"
+    srun.write_text(FAKE_SRUN.format(python=sys.executable))
+    srun.chmod(0o755)
+    env = {**env, "FAKE_NODES": "2", "PATH": f"{srun.parent}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
+           f"{os.environ['PATH']}"}  # the fakes, then python as path.sh puts it
+    exp = tmp_path / "exp"
+    utils = REPO / "egs" / "TEMPLATE" / "slap1" / "utils"
+    proc = subprocess.run(
+        [sys.executable, "-m", "espnet2.bin.launch",
+         "--cmd", f"{utils}/slurm.pl --config {CONF}/slurm.conf {' '.join(FAST)}", "--log", str(exp / "train.log"),
+         "--ngpu", "0", "--num_nodes", "2", "--init_file_prefix", str(exp / ".dist_init_"), "--",
+         sys.executable, "-m", "espnet2_slap.bin.slap_train", "--config", str(TINY_CONF / "train_slap_tiny.yaml"),
+         "--normalize", "none", *map(str, data_options(corpus, bpe)),
+         "--train_shape_file", f"{corpus}/train/utt2dur", "--valid_shape_file", f"{corpus}/valid/utt2dur",
+         "--max_epoch", "1", "--output_dir", str(exp)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
+    assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]
+    sbatch, srun_call = calls()
+    assert sbatch[0] == "sbatch" and sbatch[sbatch.index("--nodes") + 1] == "2"
+    assert srun_call == ["srun", "--export=ALL", sys.executable]
+    assert "--dist_launcher slurm" in log and "--dist_init_method file://" in log
+    assert log.count("slap_train.py --config") == 2  # each task prints its command line
+    assert re.search(r"\[\S+:0/2\] .* 1/1epoch started", log)  # rank 0 of world size 2 trained ...
+    assert (exp / "1epoch.pth").exists()  # ... and saved the model

@@ -38,3 +38,26 @@ def test_multi_label_probe_learns():
     result = probe.evaluate(x[200:], targets[200:])
     assert result["ROC-AUC"] >= 90.0 and result["skipped_classes"] == 0
     assert set(result) >= {"mAP", "mAR"}
+
+
+def test_unknown_labels_neither_train_nor_score_the_multi_label_probe():
+    """OpenMic-style partial labels: entries the mask marks unknown count for nothing, whatever value they hold."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 8))
+    targets = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, x[:, 2] + x[:, 3] > 0], axis=1).astype(int)
+    known = rng.random(targets.shape) > 0.4
+    wrong = np.where(known, targets, 1 - targets)  # unknown entries hold the wrong label ...
+    zeros = np.where(known, targets, 0)  # ... or 0
+
+    def fit(y, mask):
+        return MLPProbe(8, 3, multi_label=True, hidden=64, patience=10).fit(
+            x[:180], y[:180], x[180:240], y[180:240], None if mask is None else mask[:180],
+            None if mask is None else mask[180:240])
+
+    masked_wrong, masked_zeros = fit(wrong, known), fit(zeros, known)
+    np.testing.assert_allclose(masked_wrong.scores(x[240:]), masked_zeros.scores(x[240:]), rtol=1e-5, atol=1e-6)
+    scored = masked_wrong.evaluate(x[240:], wrong[240:], known[240:])
+    assert scored == masked_wrong.evaluate(x[240:], targets[240:], known[240:])
+    assert scored["ROC-AUC"] >= 90.0
+    unmasked = fit(wrong, None)  # without the mask the wrong labels train the probe, and it is worse
+    assert unmasked.evaluate(x[240:], targets[240:], known[240:])["ROC-AUC"] < scored["ROC-AUC"]

@@ -11,9 +11,10 @@ exactly a shell operator (| || && ; < > >> 2> 2>&1 ...) make pipelines and redir
     run_jobs JOB=1:4 log/dump.JOB.log python -m x --part JOB '|' gzip '>' out.JOB.gz
 
 Options come before the job range, each as --name value (or --name=value; dashes and underscores alike).
---gpu, --mem, --num_threads, --time and any other --name value are queue options: the cluster back-ends turn
-them into submit options with --config (Kaldi/ESPnet format, see egs/TEMPLATE/slap1/conf/slurm.conf); local
-and ssh ignore them. Cluster jobs report their exit status through done-marker files in <logdir>/q/, where
+--gpu, --mem, --num_threads, --time, --num_nodes and any other --name value are queue options: the cluster
+back-ends turn them into submit options with --config (Kaldi/ESPnet format, see egs/TEMPLATE/slap1/conf/slurm.conf);
+local and ssh ignore them, and refuse --num_nodes above 1. A job on several nodes is one submission whose
+command starts the processes on every node (srun, mpirun), as ESPnet's launcher (espnet2.bin.launch) does it. Cluster jobs report their exit status through done-marker files in <logdir>/q/, where
 their scripts and the scheduler's own output also go. Exits 1 when any job fails, naming the failed logs.
 """
 
@@ -27,7 +28,7 @@ from espnet2_slap.utils.job_runner import (
     make_tasks, read_hosts, run_tasks,
 )
 
-QUEUE_OPTIONS = ("gpu", "mem", "num_threads", "time")
+QUEUE_OPTIONS = ("gpu", "mem", "num_threads", "time", "num_nodes")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,9 @@ def split_options(argv: List[str]) -> Tuple[List[str], List[str]]:
 
 def make_backend(args: argparse.Namespace, queue_options: Dict[str, str]) -> Backend:
     cwd, threads = Path.cwd(), int(queue_options.get("num_threads", 1))
+    if args.backend in ("local", "ssh") and int(queue_options.get("num_nodes", 1)) > 1:
+        raise JobRunnerError(f"--num_nodes {queue_options['num_nodes']}: the {args.backend} back-end runs each job "
+                             "on one machine; jobs on several nodes need slurm, sge or pbs")
     if args.backend == "local":
         return LocalBackend(cwd, threads)
     if args.backend == "ssh":

@@ -2,7 +2,8 @@
 #   ${train_cmd} JOB=1:4 exp/log/x.JOB.log python -m ... --part JOB
 #   ${cuda_cmd} --gpu 1 exp/log/train.log python -m espnet2_slap.bin.slap_train ...
 # Options of the runner (python -m espnet2_slap.bin.run_jobs --help): --max-jobs-run N, --gpu N, --mem 4G,
-# --num_threads N, --time T (cluster back-ends map them to submit options through conf/<backend>.conf).
+# --num_threads N, --time T, --num_nodes N (cluster back-ends map them to submit options through
+# conf/<backend>.conf).
 #
 # cmd_backend: local (this machine), slurm, sge, pbs (conf/<backend>.conf), ssh (the hosts in conf/hosts,
 # one a line, sharing this directory's file system).
@@ -10,7 +11,10 @@ cmd_backend=${cmd_backend:-local}
 
 case "${cmd_backend}" in
     local) _cmd="utils/local.sh" ;;
-    slurm|sge|pbs) _cmd="utils/${cmd_backend}.sh --config conf/${cmd_backend}.conf" ;;
+    # utils/slurm.pl is utils/slurm.sh under the name by which ESPnet's launcher (espnet2.bin.launch) knows a
+    # Slurm runner, to start training on --num_nodes N nodes with srun
+    slurm) _cmd="utils/slurm.pl --config conf/slurm.conf" ;;
+    sge|pbs) _cmd="utils/${cmd_backend}.sh --config conf/${cmd_backend}.conf" ;;
     ssh) _cmd="utils/ssh.sh --hosts conf/hosts" ;;
     *) echo "cmd.sh: unknown cmd_backend=${cmd_backend} (local, slurm, sge, pbs or ssh)" >&2; return 1 ;;
 esac

@@ -78,19 +78,27 @@ def retrieval_ranks(
     first_text = torch.searchsorted(text_audio[texts_by_audio], torch.arange(0, num_audio + block_size, block_size))
     a2t_above = torch.empty(num_audio, dtype=torch.long)
     t2a_above = torch.zeros(num_text, dtype=torch.long)
+    # Counting: a comparison written as 0./1. floats into a reused buffer, summed by a matrix product with ones,
+    # is ~10x faster than bool tensors summed by torch and exact while counts stay below 2^24.
+    if max(num_text, block_size) >= 2**24:
+        raise ValueError(f"{num_text} texts: counts from 2^24 on are not exact in float32")
+    above = torch.empty(min(block_size, num_audio), num_text)
+    ones_text, ones_block = torch.ones(num_text, 1), torch.ones(1, min(block_size, num_audio))
     for b, a0 in enumerate(range(0, num_audio, block_size)):
         a1 = min(a0 + block_size, num_audio)
         scores = (F.normalize(audio[a0:a1], dim=-1) @ text.T).mul_(text_scale)  # (b, T)
+        hits = above[: a1 - a0]
         # A->T: wrong captions scoring >= the best true caption
         true_idx = captions[a0:a1]
         true_scores = scores.gather(1, true_idx.clamp_min(0)).masked_fill_(true_idx < 0, -float("inf"))
         best = true_scores.amax(1, keepdim=True)
-        a2t_above[a0:a1] = (scores >= best).sum(1) - (true_scores >= best).sum(1)
+        torch.ge(scores, best, out=hits)
+        a2t_above[a0:a1] = (hits @ ones_text).squeeze(1).long() - (true_scores >= best).sum(1)
         # T->A: clips of this block scoring >= each text's own clip, less the own clip itself
-        above = scores >= own_score
-        t2a_above += above.sum(0)
+        torch.ge(scores, own_score, out=hits)
+        t2a_above += (ones_block[:, : a1 - a0] @ hits).squeeze(0).long()
         own = texts_by_audio[first_text[b]:first_text[b + 1]]
-        t2a_above[own] -= above[text_audio[own] - a0, own].long()
+        t2a_above[own] -= hits[text_audio[own] - a0, own].long()
     return a2t_above + 1, t2a_above + 1
 
 

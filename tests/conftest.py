@@ -1,5 +1,8 @@
-"""Shared fixtures: a small synthetic corpus and a sentencepiece tokenizer trained on it, made once per session."""
+"""Shared fixtures: a small synthetic corpus and a sentencepiece tokenizer trained on it, and the default recipe
+trained once, made once per session."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +87,41 @@ def split_batch(batch: dict, parts) -> list:
         micro.append(b)
         start += size
     return micro
+
+
+MINI_SYNTH_OPTS = ["--local_data_opts", "--num_train 48 --num_valid 16 --num_test 16 --seconds 2"]
+
+
+def copy_recipes(dest: Path, *names: str) -> Path:
+    """A copy of egs/TEMPLATE and the recipes ``names`` (sources only, no data/dump/exp) under ``dest``/egs."""
+    egs = dest / "egs"
+    ignore = shutil.ignore_patterns("data", "dump", "exp")
+    for name in ("TEMPLATE", *names):
+        shutil.copytree(REPO / "egs" / name, egs / name, symlinks=True, ignore=ignore)
+    return egs
+
+
+def run_recipe(recipe: Path, *args: str, env: dict = None, check: bool = True) -> subprocess.CompletedProcess:
+    """``./run.sh args`` in ``recipe`` with this checkout's venv (and ``env`` added); on failure show its output."""
+    env = {**os.environ, "MAIN_ROOT": str(REPO), "PATH": f"{REPO}/tools/venv/bin:{os.environ['PATH']}", **(env or {})}
+    proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def mini_synth(tmp_path_factory) -> Path:
+    """The default recipe, egs/mini_synth/slap1, run once from stage 1 to 8 (2 epochs) in a copy of egs/: its
+    directory, with first_run.log and the packed model exp/slap_train_slap_tiny/packed_model.zip that the corpus
+    recipes' tests evaluate. Tests that change it (test_recipe.py) leave that model alone."""
+    recipe = copy_recipes(tmp_path_factory.mktemp("mini_synth"), "mini_synth") / "mini_synth" / "slap1"
+    proc = run_recipe(recipe, *MINI_SYNTH_OPTS, "--train_args", "--max_epoch 2")
+    recipe.joinpath("first_run.log").write_text(proc.stdout + proc.stderr)
+    return recipe
+
+
+@pytest.fixture(scope="session")
+def packed_model(mini_synth) -> Path:
+    """The packed model of the default recipe's run (stage 6): a zip with its config, weights and tokenizer."""
+    return mini_synth / "exp" / "slap_train_slap_tiny" / "packed_model.zip"

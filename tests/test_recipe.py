@@ -3,22 +3,9 @@
 Slow (a few minutes): it is the pipeline a user runs first.
 """
 
-import os
-import shutil
-import subprocess
-
 import pytest
-from conftest import REPO
-
-SMALL = ["--local_data_opts", "--num_train 48 --num_valid 16 --num_test 16 --seconds 2"]
-
-
-def run(recipe, *args, check=True):
-    env = dict(os.environ, MAIN_ROOT=str(REPO), PATH=f"{REPO}/tools/venv/bin:{os.environ['PATH']}")
-    proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc
+from conftest import MINI_SYNTH_OPTS as SMALL
+from conftest import run_recipe as run
 
 
 def lines(path):
@@ -26,16 +13,9 @@ def lines(path):
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    """A copy of egs/ (sources only) and the mini_synth recipe run from stage 1 to 8."""
-    egs = tmp_path_factory.mktemp("egs") / "egs"
-    ignore = shutil.ignore_patterns("data", "dump", "exp")
-    for name in ("TEMPLATE", "mini_synth"):
-        shutil.copytree(REPO / "egs" / name, egs / name, symlinks=True, ignore=ignore)
-    recipe = egs / "mini_synth" / "slap1"
-    proc = run(recipe, *SMALL, "--train_args", "--max_epoch 2")
-    recipe.joinpath("first_run.log").write_text(proc.stdout + proc.stderr)
-    return recipe
+def recipe(mini_synth):
+    """The mini_synth recipe run from stage 1 to 8 in a copy of egs/ (conftest's session fixture: trained once)."""
+    return mini_synth
 
 
 @pytest.mark.slow
@@ -83,10 +63,40 @@ def test_num_splits_shards_the_training_lists(recipe):
     run(recipe, "--stage", "5", "--stop_stage", "5", "--num_splits", "2", "--tag", "sharded",
         "--train_args", "--max_epoch 1")
     split_dir = recipe / "exp/stats_16000/splits2"
-    for name in ("wav.scp", "text", "speech_shape"):
+    for name in ("wav.scp", "text", "utt2num_samples", "speech_shape"):  # lazy_sound reads the lengths' shard
         assert (split_dir / name / "num_splits").read_text().strip() == "2"
         shards = [lines(split_dir / name / f"split.{i}") for i in range(2)]
         assert sum(map(len, shards)) == 48 and all(shards)
     train_log = (recipe / "exp/slap_sharded/train.log").read_text()
     assert "splits2/wav.scp/split.0" in train_log and "splits2/wav.scp/split.1" in train_log
     assert (recipe / "exp/slap_sharded/1epoch.pth").exists()
+
+
+@pytest.mark.slow
+def test_num_nodes_trains_through_espnet_launcher_in_one_slurm_job(recipe, tmp_path):
+    """--num_nodes 2 with cmd_backend=slurm: one sbatch job for 2 nodes, srun in it (fakes that run here), two
+    gloo ranks; with the local back-end the option is refused before anything runs."""
+    import json
+    import os
+    import sys
+
+    from conftest import REPO
+    from test_job_runner import FAKE, FAKE_SRUN
+
+    proc = run(recipe, "--stage", "5", "--stop_stage", "5", "--num_nodes", "2", check=False)
+    assert proc.returncode != 0 and "--num_nodes 2 needs a cluster back-end" in proc.stderr
+    fakes = tmp_path / "fakebin"
+    fakes.mkdir()
+    for name, text in (("sbatch", FAKE), ("squeue", FAKE), ("srun", FAKE_SRUN)):
+        (fakes / name).write_text(text.format(python=sys.executable))
+        (fakes / name).chmod(0o755)
+    calls = tmp_path / "calls.jsonl"
+    env = {"cmd_backend": "slurm", "FAKE_CALLS": str(calls), "FAKE_NODES": "2",
+           "PATH": f"{fakes}:{REPO}/tools/venv/bin:{os.environ['PATH']}"}
+    run(recipe, "--stage", "5", "--stop_stage", "5", "--num_nodes", "2", "--tag", "two_nodes",
+        "--train_args", "--max_epoch 1", env=env)
+    sbatch = [json.loads(line) for line in calls.read_text().splitlines()][0]
+    assert sbatch[0] == "sbatch" and sbatch[sbatch.index("--nodes") + 1] == "2"
+    log = (recipe / "exp/slap_two_nodes/train.log").read_text()
+    assert "--dist_launcher slurm" in log and log.count("slap_train.py --config") == 2
+    assert (recipe / "exp/slap_two_nodes/1epoch.pth").exists()

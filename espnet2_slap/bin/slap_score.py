@@ -4,7 +4,8 @@
 An embedding directory holds ``<name>.npy`` (float32, (N, D)) and ``<name>.ids`` (N lines, one id per line, in
 row order), e.g. ``audio_projection.npy`` / ``audio_projection.ids``. Kaldi-style inputs:
   --text2audio   "<text_id> <audio_id>" per line (several captions per clip); without it text ids = audio ids
-  --labels       "<audio_id> <label>" (single-label) or "<audio_id> <label1> <label2> ..." (--multi_label)
+  --labels       "<audio_id> <label>" (single-label) or "<audio_id> [<label1> <label2> ...]" (--multi_label; an
+                 id alone: no positive label)
   --known        "<audio_id> <label> ..." the labels known for a clip (OpenMic's mask); others do not count
   --classes      one class name per line (default: the sorted labels seen in --labels)
 Zero-shot prompt embeddings: one embedding file whose ids are ``<prompt_index>:<class>``, prompt_index into
@@ -88,15 +89,16 @@ def class_list(labels: Path, classes: Optional[Path]) -> List[str]:
         if not names:
             raise ValueError(f"{classes}: empty file")
         return names
-    return sorted({label for _, _, fields in read_kaldi(labels) for label in fields})
+    return sorted({label for _, _, fields in read_kaldi(labels, min_fields=1) for label in fields})
 
 
 def label_targets(path: Path, classes: List[str], audio_ids: List[str], multi_label: bool
                   ) -> Tuple[np.ndarray, np.ndarray]:
-    """-> (embedding rows (M,), targets: (M,) class indices, or (M, C) {0,1} with ``multi_label``)."""
+    """-> (embedding rows (M,), targets: (M,) class indices, or (M, C) {0,1} with ``multi_label``, where a line
+    with the id alone is a clip with no positive label)."""
     audio_row, class_index = row_of(audio_ids), {c: i for i, c in enumerate(classes)}
     rows, targets = [], []
-    for lineno, utt, fields in read_kaldi(path):
+    for lineno, utt, fields in read_kaldi(path, min_fields=1):
         where = f"{path}:{lineno}"
         rows.append(lookup(audio_row, utt, where, "audio embedding"))
         if not multi_label and len(fields) != 1:

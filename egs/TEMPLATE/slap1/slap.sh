@@ -6,11 +6,15 @@
 #   3. text tokenizer: sentencepiece on the training captions (--token_type bpe), or the vocabulary of a local
 #      Hugging Face tokenizer (--token_type hugging_face --hf_tokenizer DIR)
 #   4. statistics (shape files, feature normalisation stats), in --nj jobs through ${train_cmd}
-#   5. training (--train_config, --ngpu on one node; --num_splits N shards the training lists for
-#      --multiple_iterator), through ${cuda_cmd}
+#   5. training (--train_config; --ngpu N a node, --num_nodes M on a cluster, DDP through ESPnet's launcher;
+#      --num_splits N shards the training lists for --multiple_iterator), through ${cuda_cmd}
 #   6. n-best averaged model (by the config's best_model_criterion) and packing into a zip
 #   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed)
-#   8. scoring into <expdir>/RESULTS.md (python -m espnet2_slap.bin.slap_score)
+#   8. scoring into <expdir>/RESULTS.md (python -m espnet2_slap.bin.slap_results), then local/score.sh when the
+#      recipe has one (zero-shot and probes of label corpora)
+# Evaluation only (a model trained elsewhere): --skip_train true skips stages 3-6, stages 1-2 prepare only the
+# --test_sets, and stages 7-8 use --packed_model ZIP (stage 6's packed_model.zip, unpacked into <exp>/packed) or
+# --inference_config CONFIG --inference_model PTH; <exp> is ${expdir}/slap_${tag} (--tag, default pretrained).
 # Every stage logs with timestamps, leaves a .done marker and is skipped when run again (delete the marker, or
 # the directory, to redo it); nothing under data/ sources or the corpus is ever modified.
 set -euo pipefail
@@ -28,11 +32,17 @@ train_set=train; valid_set=valid; test_sets=test
 local_data_opts=""
 fs=48000; audio_format=flac          # flac, wav or ark
 token_type=bpe; nbpe=500; bpe_model_type=unigram; hf_tokenizer=""
-train_config=""; tag=""; train_args=""; num_splits=1
+train_config=""; tag=""; train_args=""
+num_splits=1             # N, or auto: one split per --split_size training utterances (1 below that)
+split_size=100000
 inference_model=""       # default: the averaged model of the config's first best_model_criterion
+skip_train=false         # evaluation only: stages 1, 2 (test sets), 7, 8 with a model trained elsewhere
+packed_model=""          # with --skip_train: a zip packed by stage 6 (espnet2 pack; config paths rewritten)
+inference_config=""      # with --skip_train and no --packed_model: config.yaml and --inference_model PTH
+local_score_opts=""      # more options of local/score.sh
 embed_args=""; label_files="" # label files of the test sets for zero-shot scoring, e.g. "utt2instrument utt2mode"
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; grep -E '^[a-z_]+=' "$0" | sed 's/^/  --/' | head -n 40; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; sed -n '/^stage=/,/^usage()/p' "$0" | grep -E '^[a-z_]+=' | sed 's/^/  --/'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -44,7 +54,7 @@ while [ $# -gt 0 ]; do
     case "${name}" in
         stage|stop_stage|nj|ngpu|num_nodes|python|dumpdir|expdir|train_set|valid_set|test_sets|local_data_opts|\
 fs|audio_format|token_type|nbpe|bpe_model_type|hf_tokenizer|train_config|tag|train_args|num_splits|\
-inference_model|embed_args|label_files) printf -v "${name}" '%s' "${value}" ;;
+split_size|inference_model|embed_args|label_files|skip_train|packed_model|inference_config|local_score_opts) printf -v "${name}" '%s' "${value}" ;;
         *) die "unknown option --${name} (see --help)" ;;
     esac
 done
@@ -52,22 +62,48 @@ done
 [ -f path.sh ] && . ./path.sh
 [ -f cmd.sh ] || die "cmd.sh is missing: it selects the job back-end"
 . ./cmd.sh
-[ -n "${train_config}" ] || die "--train_config is required"
-[ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
-case "${audio_format}" in flac|wav) data_type=sound ;; ark) data_type=kaldi_ark ;;
+case "${skip_train}" in true|false) ;; *) die "--skip_train must be true or false, not ${skip_train}" ;; esac
+if [ "${skip_train}" = false ]; then
+    [ -n "${train_config}" ] || die "--train_config is required (or --skip_train true to evaluate a trained model)"
+    [ -f "${train_config}" ] || die "--train_config ${train_config} does not exist"
+    [ -z "${packed_model}${inference_config}" ] || die "--packed_model and --inference_config need --skip_train true"
+    prepared_sets="${train_set} ${valid_set} ${test_sets}"
+else
+    if [ "${stop_stage}" -lt 7 ] || [ "${stage}" -gt 8 ]; then
+        :  # no model needed
+    elif [ -n "${packed_model}" ]; then
+        [ -f "${packed_model}" ] || die "--packed_model ${packed_model} does not exist"
+    else
+        [ -n "${inference_config}" ] && [ -n "${inference_model}" ] \
+            || die "--skip_train true needs --packed_model ZIP, or --inference_config CONFIG and --inference_model PTH"
+        [ -f "${inference_config}" ] || die "--inference_config ${inference_config} does not exist"
+        [ -f "${inference_model}" ] || die "--inference_model ${inference_model} does not exist"
+    fi
+    prepared_sets="${test_sets}"
+fi
+case "${audio_format}" in flac|wav) data_type=lazy_sound ;; ark) data_type=kaldi_ark ;;
     *) die "--audio_format must be flac, wav or ark, not ${audio_format}" ;; esac
-# ESPnet's multi-node launcher (espnet2.bin.launch) recognises Kaldi's slurm.pl/queue.pl by name and passes
-# them options (--num_nodes, srun) that utils/*.sh do not take yet: one node, any number of GPUs, for now.
-[ "${num_nodes}" -eq 1 ] || die "--num_nodes ${num_nodes}: multi-node training is not supported yet (one node, --ngpu N)"
-[ -n "${tag}" ] || tag=$(basename "${train_config}" .yaml)
+# Training goes through ESPnet's launcher (espnet2.bin.launch): on several nodes it submits one job asking for
+# them and starts a process a node in it with srun (cmd_backend=slurm) or mpirun (sge, pbs; needs mpi4py).
+case "${num_nodes}:${cmd_backend:-local}" in
+    1:*|*:slurm|*:sge|*:pbs) ;;
+    *) die "--num_nodes ${num_nodes} needs a cluster back-end (cmd_backend=slurm, sge or pbs), not ${cmd_backend:-local}" ;;
+esac
+if [ -z "${tag}" ]; then
+    if [ "${skip_train}" = true ]; then tag=pretrained; else tag=$(basename "${train_config}" .yaml); fi
+fi
 exp=${expdir}/slap_${tag}
 stats_dir=${expdir}/stats_${fs}
 token_dir=data/token_list/${token_type}
 [ "${token_type}" = bpe ] && token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
-criterion=$(${python} -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])).get('best_model_criterion') or [['valid', 'loss', 'min']]; print('.'.join(c[0][:2]))" "${train_config}")
-[ -n "${inference_model}" ] || inference_model=${criterion}.ave.pth
+if [ "${skip_train}" = false ]; then
+    criterion=$(${python} -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])).get('best_model_criterion') or [['valid', 'loss', 'min']]; print('.'.join(c[0][:2]))" "${train_config}")
+    [ -n "${inference_model}" ] || inference_model=${criterion}.ave.pth
+    model_file=${exp}/${inference_model}
+fi
 
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+run_train_stage() { [ "${skip_train}" = false ] && run_stage "$1"; }
 done_or_mark() {  # done_or_mark <marker> <what>: true (and a log line) when the marker exists
     if [ -f "$1" ]; then log "$2: already done ($1 exists; remove it to redo)"; return 0; fi
     return 1
@@ -78,7 +114,7 @@ if run_stage 1; then
     if ! done_or_mark data/.done "stage 1"; then
         # shellcheck disable=SC2086
         local/data.sh ${local_data_opts}
-        for dset in ${train_set} ${valid_set} ${test_sets}; do
+        for dset in ${prepared_sets}; do
             for f in wav.scp text; do [ -s "data/${dset}/${f}" ] || die "local/data.sh made no data/${dset}/${f}"; done
         done
         touch data/.done
@@ -87,7 +123,7 @@ fi
 
 if run_stage 2; then
     log "Stage 2: audio formatting to ${fs} Hz mono ${audio_format} in ${dumpdir}/raw"
-    for dset in ${train_set} ${valid_set} ${test_sets}; do
+    for dset in ${prepared_sets}; do
         out=${dumpdir}/raw/${dset}
         done_or_mark "${out}/.done" "stage 2 ${dset}" && continue
         mkdir -p "${out}/logs"
@@ -102,11 +138,13 @@ if run_stage 2; then
         done
         [ -s "${out}/wav.scp" ] || die "stage 2 ${dset}: no audio could be formatted, see ${out}/logs and ${out}/skipped"
         [ -s "${out}/skipped" ] && log "stage 2 ${dset}: $(wc -l < "${out}/skipped") entries skipped, listed in ${out}/skipped"
-        # every other per-utterance file (text, labels) restricted to the utterances that were formatted
+        # every other per-utterance file (text, labels) restricted to the utterances that were formatted; class
+        # lists (*.classes, one class a line) copied as they are
         for f in data/"${dset}"/*; do
             name=$(basename "${f}")
             case "${name}" in wav.scp|segments|utt2dur|utt2num_samples|skipped|reco2*) continue ;; esac
             [ -f "${f}" ] || continue
+            case "${name}" in *.classes) cp "${f}" "${out}/${name}"; continue ;; esac
             awk 'NR == FNR { keep[$1]; next } $1 in keep' "${out}/wav.scp" "${f}" | LC_ALL=C sort > "${out}/${name}"
         done
         log "stage 2 ${dset}: $(wc -l < "${out}/wav.scp") of $(wc -l < "data/${dset}/wav.scp") entries formatted"
@@ -114,7 +152,7 @@ if run_stage 2; then
     done
 fi
 
-if run_stage 3; then
+if run_train_stage 3; then
     log "Stage 3: ${token_type} tokenizer into ${token_dir}"
     if ! done_or_mark "${token_dir}/.done" "stage 3"; then
         if [ "${token_type}" = bpe ]; then
@@ -139,7 +177,7 @@ data_opts=(
     --valid_data_path_and_name_and_type "${dumpdir}/raw/${valid_set}/text,text,text"
 )
 
-if run_stage 4; then
+if run_train_stage 4; then
     log "Stage 4: statistics in ${nj} jobs into ${stats_dir}"
     if ! done_or_mark "${stats_dir}/.done" "stage 4"; then
         logdir=${stats_dir}/logdir
@@ -161,10 +199,15 @@ if run_stage 4; then
     fi
 fi
 
-if run_stage 5; then
+if run_train_stage 5; then
     log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)"
     mkdir -p "${exp}"
     train_data_opts=("${data_opts[@]}" --train_shape_file "${stats_dir}/train/speech_shape")
+    if [ "${num_splits}" = auto ]; then
+        num_utts=$(wc -l < "${dumpdir}/raw/${train_set}/wav.scp")
+        num_splits=$(( (num_utts + split_size - 1) / split_size ))
+        log "--num_splits auto: ${num_utts} training utterances, ${split_size} a split: ${num_splits} split(s)"
+    fi
     if [ "${num_splits}" -gt 1 ]; then
         split_dir=${stats_dir}/splits${num_splits}
         if [ ! -f "${split_dir}/speech_shape/num_splits" ]; then
@@ -172,7 +215,8 @@ if run_stage 5; then
             LC_ALL=C sort "${stats_dir}/train/speech_shape" > "${stats_dir}/train/speech_shape.sorted"
             ${python} -m espnet2.bin.split_scps --num_splits "${num_splits}" --output_dir "${split_dir}" \
                 --scps "${dumpdir}/raw/${train_set}/wav.scp" "${dumpdir}/raw/${train_set}/text" \
-                "${stats_dir}/train/speech_shape.sorted" --names wav.scp text speech_shape
+                "${dumpdir}/raw/${train_set}/utt2num_samples" "${stats_dir}/train/speech_shape.sorted" \
+                --names wav.scp text utt2num_samples speech_shape
         fi
         train_data_opts=(
             --train_data_path_and_name_and_type "${split_dir}/wav.scp,speech,${data_type}"
@@ -184,24 +228,42 @@ if run_stage 5; then
     fi
     norm_opts=()
     grep -q '^normalize: *global_mvn' "${train_config}" && norm_opts=(--normalize_conf "stats_file=${stats_dir}/train/feats_stats.npz")
-    dist_opts=(--ngpu "${ngpu}")
-    [ "${ngpu}" -gt 1 ] && dist_opts+=(--multiprocessing_distributed true)
+    # The launcher runs ${cuda_cmd} --gpu N [--num_nodes M ...] <log> and adds --ngpu, the DDP options (one
+    # process a GPU, file:// rendezvous in ${exp} across nodes) and gloo without GPUs; it keeps older logs as
+    # train.1.log, ... and on failure prints the log's end.
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" "${exp}/train.log" \
+    ${python} -m espnet2.bin.launch --cmd "${cuda_cmd}" --log "${exp}/train.log" --ngpu "${ngpu}" \
+        --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" --multiprocessing_distributed true -- \
         ${python} -m espnet2_slap.bin.slap_train --config "${train_config}" \
             "${token_opts[@]}" "${train_data_opts[@]}" --valid_shape_file "${stats_dir}/valid/speech_shape" \
-            "${norm_opts[@]}" "${dist_opts[@]}" --resume true --output_dir "${exp}" ${train_args}
+            "${norm_opts[@]}" --resume true --output_dir "${exp}" ${train_args}
     grep "epoch results" "${exp}/train.log" | tail -n 1 || true
 fi
 
-if run_stage 6; then
-    log "Stage 6: averaged model ${exp}/${inference_model} and packing into ${exp}/packed_model.zip"
-    [ -e "${exp}/${inference_model}" ] || die "${exp}/${inference_model} is missing: did stage 5 finish?"
+if run_train_stage 6; then
+    log "Stage 6: averaged model ${model_file} and packing into ${exp}/packed_model.zip"
+    [ -e "${model_file}" ] || die "${model_file} is missing: did stage 5 finish?"
     pack_opts=(--option "${token_dir}/tokens.txt")
     [ "${token_type}" = bpe ] && pack_opts+=(--option "${token_dir}/bpe.model")
     [ -f "${stats_dir}/train/feats_stats.npz" ] && pack_opts+=(--option "${stats_dir}/train/feats_stats.npz")
     ${python} -m espnet2_slap.bin.slap_pack --train_config "${exp}/config.yaml" \
-        --model_file "${exp}/${inference_model}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
+        --model_file "${model_file}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
+fi
+
+if [ "${skip_train}" = true ] && { run_stage 7 || run_stage 8; }; then
+    # the model trained elsewhere: its config as <exp>/config.yaml (read by stages 7 and 8), its weights
+    mkdir -p "${exp}"
+    if [ -n "${packed_model}" ]; then
+        log "Unpacking ${packed_model} into ${exp}/packed"
+        unpacked=$(${python} -c "import json, sys; from espnet2.main_funcs.pack_funcs import unpack; print(json.dumps(unpack(sys.argv[1], sys.argv[2])))" \
+            "${packed_model}" "$(cd "${exp}" && pwd)/packed")
+        inference_config=$(${python} -c "import json, sys; print(json.loads(sys.argv[1])['slap_train_config'])" "${unpacked}")
+        model_file=$(${python} -c "import json, sys; print(json.loads(sys.argv[1])['slap_model_file'])" "${unpacked}")
+    else
+        model_file=$(cd "$(dirname "${inference_model}")" && pwd)/$(basename "${inference_model}")
+    fi
+    cmp -s "${inference_config}" "${exp}/config.yaml" || cp "${inference_config}" "${exp}/config.yaml"
+    log "Evaluating ${model_file} (config ${exp}/config.yaml)"
 fi
 
 if run_stage 7; then
@@ -212,7 +274,7 @@ if run_stage 7; then
         # shellcheck disable=SC2086
         ${decode_cmd} --gpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" "${out}/embed.log" \
             ${python} -m espnet2_slap.bin.slap_embed --train_config "${exp}/config.yaml" \
-                --model_file "${exp}/${inference_model}" --data_dir "${dumpdir}/raw/${dset}" --output_dir "${out}" \
+                --model_file "${model_file}" --data_dir "${dumpdir}/raw/${dset}" --output_dir "${out}" \
                 --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" ${embed_args}
     done
 fi
@@ -221,6 +283,11 @@ if run_stage 8; then
     log "Stage 8: scoring into ${exp}/RESULTS.md"
     # shellcheck disable=SC2086
     ${python} -m espnet2_slap.bin.slap_results --exp "${exp}" --dumpdir "${dumpdir}/raw" \
-        --test_sets ${test_sets} --label_files ${label_files} --model_file "${inference_model}"
+        --test_sets ${test_sets} --label_files ${label_files} --model_file "${model_file#"${exp}/"}"
+    if [ -x local/score.sh ]; then
+        log "Stage 8: local/score.sh ${local_score_opts}"
+        # shellcheck disable=SC2086
+        local/score.sh --exp "${exp}" --model_file "${model_file}" --dumpdir "${dumpdir}/raw" ${local_score_opts}
+    fi
 fi
 log "Successfully finished stages ${stage}-${stop_stage} of ${exp}"

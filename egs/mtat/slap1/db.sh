@@ -1,0 +1,3 @@
+# Where each corpus lies on this machine (the environment wins over the defaults here).
+# MTAT: a directory with annotations_final.csv and mp3/ (0/ ... f/ as in mp3_path).
+MTAT=${MTAT:-}

@@ -13,6 +13,7 @@ Normalised rank = rank / number of candidates, in % (lower is better). Unlike th
 the largest rank observed, we divide by the number of candidates, so figures do not depend on the worst query.
 """
 
+import warnings
 from typing import Dict, Tuple, Union
 
 import numpy as np
@@ -24,8 +25,11 @@ RECALL_AT = (1, 5, 10)
 
 
 def _float_matrix(x: Matrix, name: str) -> torch.Tensor:
-    """(N, D) float32 tensor sharing memory with ``x`` when it already is float32."""
-    x = torch.as_tensor(x, dtype=torch.float32)
+    """(N, D) float32 tensor sharing memory with ``x`` when it already is float32 (a read-only memory map of
+    embeddings too: it is only read, so torch's warning about non-writable arrays is silenced)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 2 or x.size(0) == 0:
         raise ValueError(f"{name} embeddings must be a non-empty (N, D) matrix, got shape {tuple(x.shape)}")
     return x

@@ -295,10 +295,10 @@ def test_one_machine_back_ends_refuse_several_nodes(backend, tmp_path):
 # srun --export=ALL <command>: runs the command once per node ($FAKE_NODES), each with the SLURM_* variables of
 # its task, as srun does in an allocation of that many nodes with one task each; exits with the worst status.
 FAKE_SRUN = """#!{python}
-import os, subprocess, sys
+import json, os, subprocess, sys
 nodes = int(os.environ["FAKE_NODES"])
 with open(os.environ["FAKE_CALLS"], "a") as f:
-    f.write('["srun", ' + ", ".join('"%s"' % a for a in sys.argv[1:3]) + "]\\n")
+    f.write(json.dumps(["srun", *sys.argv[1:3]]) + "\\n")
 command = [a for a in sys.argv[1:] if not a.startswith("--export")]
 tasks = [subprocess.Popen(command, env={{**os.environ, "SLURM_PROCID": str(i), "SLURM_NODEID": str(i),
          "SLURM_LOCALID": "0", "SLURM_NTASKS": str(nodes), "SLURM_STEP_NUM_NODES": str(nodes),

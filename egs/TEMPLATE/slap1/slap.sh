@@ -255,10 +255,11 @@ if [ "${skip_train}" = true ] && { run_stage 7 || run_stage 8; }; then
     mkdir -p "${exp}"
     if [ -n "${packed_model}" ]; then
         log "Unpacking ${packed_model} into ${exp}/packed"
-        unpacked=$(${python} -c "import json, sys; from espnet2.main_funcs.pack_funcs import unpack; print(json.dumps(unpack(sys.argv[1], sys.argv[2])))" \
+        # one line each: the config and the weights, as unpacked (paths in the config rewritten to <exp>/packed)
+        unpacked=$(${python} -c "import sys; from espnet2.main_funcs.pack_funcs import unpack; files = unpack(sys.argv[1], sys.argv[2]); print(files['slap_train_config']); print(files['slap_model_file'])" \
             "${packed_model}" "$(cd "${exp}" && pwd)/packed")
-        inference_config=$(${python} -c "import json, sys; print(json.loads(sys.argv[1])['slap_train_config'])" "${unpacked}")
-        model_file=$(${python} -c "import json, sys; print(json.loads(sys.argv[1])['slap_model_file'])" "${unpacked}")
+        inference_config=${unpacked%%$'\n'*}
+        model_file=${unpacked#*$'\n'}
     else
         model_file=$(cd "$(dirname "${inference_model}")" && pwd)/$(basename "${inference_model}")
     fi

@@ -23,14 +23,19 @@ import torch
 
 from espnet2_slap.utils.audio_format import read_mono
 
-FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS"),
-           "mp3": ("MP3", "MPEG_LAYER_III")}
+FORMATS = {
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
 FS = 44100
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/espnet2_slap_load_audio"))
     parser.add_argument("--minutes", type=float, default=4.0, help="track length")
     parser.add_argument("--crop_seconds", type=float, default=10.0)
@@ -95,7 +100,7 @@ def main():
     torch.set_num_threads(1)
     crop, num_samples = round(args.crop_seconds * FS), round(args.minutes * 60 * FS)
     print(f"{args.crop_seconds:g}-s crops of {args.minutes:g}-min stereo {FS}-Hz tracks; clips per second")
-    print(f"| format | workers | crop-only | whole-file | speed-up |\n|---|---|---|---|---|")
+    print("| format | workers | crop-only | whole-file | speed-up |\n|---|---|---|---|---|")
     for ext in args.formats:
         if FORMATS[ext][0] not in sf.available_formats():
             print(f"| {ext} | - | this libsndfile has no {ext} | | |")

@@ -20,19 +20,21 @@ import subprocess
 import sys
 import time
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000, 200000], help="N (clips = captions)")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--noise", type=float, default=6.0, help="noise std relative to the clip embedding's")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every configuration")
     parser.add_argument("--block_size", type=int, default=256, help="audio rows per score block (blocked method)")
-    parser.add_argument("--full_cap_gib", type=float, default=8.0,
-                        help="skip the full-matrix method when N^2 x 12 bytes exceeds this")
+    parser.add_argument(
+        "--full_cap_gib", type=float, default=8.0, help="skip the full-matrix method when N^2 x 12 bytes exceeds this"
+    )
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     return parser
 
@@ -70,8 +72,7 @@ def run_child(method: str, num: int, args) -> dict:
         metrics = full_matrix_metrics(audio, text)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"seconds": seconds, "peak_gib": peak / GIB, "R@1": metrics["A->T"]["R@1"],
-            "MdNR": metrics["T->A"]["MdNR"]}
+    return {"seconds": seconds, "peak_gib": peak / GIB, "R@1": metrics["A->T"]["R@1"], "MdNR": metrics["T->A"]["MdNR"]}
 
 
 def main(cmd=None):
@@ -79,24 +80,39 @@ def main(cmd=None):
     if args.child:
         print(json.dumps(run_child(args.child[0], int(args.child[1]), args)))
         return
-    print(f"threads={args.threads} dim={args.dim} noise={args.noise} block_size={args.block_size} "
-          f"full_cap={args.full_cap_gib} GiB")
+    print(
+        f"threads={args.threads} dim={args.dim} noise={args.noise} block_size={args.block_size} "
+        f"full_cap={args.full_cap_gib} GiB"
+    )
     print("| N | method | seconds | peak RSS (GiB) | A->T R@1 | T->A MdNR |")
     print("| --- | --- | --- | --- | --- | --- |")
-    forwarded = ["--dim", str(args.dim), "--noise", str(args.noise), "--threads", str(args.threads), "--block_size", str(args.block_size)]
+    forwarded = [
+        "--dim",
+        str(args.dim),
+        "--noise",
+        str(args.noise),
+        "--threads",
+        str(args.threads),
+        "--block_size",
+        str(args.block_size),
+    ]
     for num in args.sizes:
         for method in ("blocked", "full"):
             if method == "full" and num * num * 12 > args.full_cap_gib * GIB:
                 print(f"| {num} | {method} | skipped: needs {num * num * 12 / GIB:.0f} GiB > cap | | | |", flush=True)
                 continue
-            proc = subprocess.run([sys.executable, __file__, "--child", method, str(num), *forwarded],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", method, str(num), *forwarded], capture_output=True, text=True
+            )
             if proc.returncode != 0:
                 print(f"| {num} | {method} | failed: {proc.stderr.strip().splitlines()[-1]} | | | |", flush=True)
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"| {num} | {method} | {r['seconds']:.1f} | {r['peak_gib']:.2f} | {r['R@1']:.2f} | "
-                  f"{r['MdNR']:.4f} |", flush=True)
+            print(
+                f"| {num} | {method} | {r['seconds']:.1f} | {r['peak_gib']:.2f} | {r['R@1']:.2f} | "
+                f"{r['MdNR']:.4f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -43,22 +43,45 @@ def get_parser() -> argparse.ArgumentParser:
         description="Seconds per optimizer step and peak RSS of SLAP vs CLAP on the tiny config (CPU).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[8, 16, 32, 64],
-                        help="batch sizes of the SLAP-vs-CLAP table")
+    parser.add_argument(
+        "--batch_sizes", type=int, nargs="+", default=[8, 16, 32, 64], help="batch sizes of the SLAP-vs-CLAP table"
+    )
     parser.add_argument("--accum_batch", type=int, default=16, help="micro-batch size B of the accumulation table")
-    parser.add_argument("--accum_ks", type=int, nargs="+", default=[1, 2, 4, 8],
-                        help="micro-batches per optimizer step k of the accumulation table (SLAP)")
+    parser.add_argument(
+        "--accum_ks",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4, 8],
+        help="micro-batches per optimizer step k of the accumulation table (SLAP)",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="untimed optimizer steps first")
-    parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps (their median is reported, "
-                        "and their minimum, which is less sensitive to other load on the machine)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=20,
+        help="timed optimizer steps (their median is reported, "
+        "and their minimum, which is less sensitive to other load on the machine)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every configuration")
-    parser.add_argument("--text_length", type=int, default=24, help="longest caption in tokens (lengths vary "
-                        "from 2/3 of it up to it, padded with -1)")
-    parser.add_argument("--vocab_size", type=int, default=120, help="size of the synthetic token list "
-                        "(the tiny recipe's sentencepiece vocabulary)")
-    parser.add_argument("--start_method", choices=["fork", "spawn"], default="fork" if os.name == "posix" else "spawn",
-                        help="how each configuration's process starts: fork (from a parent that only imported "
-                        "the libraries; fast) or spawn (a fresh interpreter; re-imports ESPnet each time)")
+    parser.add_argument(
+        "--text_length",
+        type=int,
+        default=24,
+        help="longest caption in tokens (lengths vary " "from 2/3 of it up to it, padded with -1)",
+    )
+    parser.add_argument(
+        "--vocab_size",
+        type=int,
+        default=120,
+        help="size of the synthetic token list " "(the tiny recipe's sentencepiece vocabulary)",
+    )
+    parser.add_argument(
+        "--start_method",
+        choices=["fork", "spawn"],
+        default="fork" if os.name == "posix" else "spawn",
+        help="how each configuration's process starts: fork (from a parent that only imported "
+        "the libraries; fast) or spawn (a fresh interpreter; re-imports ESPnet each time)",
+    )
     return parser
 
 
@@ -73,10 +96,18 @@ def build(model_name: str, workdir: Path, vocab_size: int):
     n_mels = 64
     stats = workdir / "feats_stats.npz"  # global_mvn as in the recipe, with neutral statistics
     np.savez(stats, count=np.array(1000), sum=np.zeros(n_mels), sum_square=np.full(n_mels, 1000.0))
-    args = SLAPTask.get_parser().parse_args([
-        "--config", str(TINY_CONF / f"train_{model_name}_tiny.yaml"), "--token_list", str(tokens),
-        "--normalize_conf", f"stats_file={stats}", "--output_dir", str(workdir / "exp"),
-    ])
+    args = SLAPTask.get_parser().parse_args(
+        [
+            "--config",
+            str(TINY_CONF / f"train_{model_name}_tiny.yaml"),
+            "--token_list",
+            str(tokens),
+            "--normalize_conf",
+            f"stats_file={stats}",
+            "--output_dir",
+            str(workdir / "exp"),
+        ]
+    )
     assert args.frontend_conf.get("n_mels", n_mels) == n_mels
     model = SLAPTask.build_model(args)
     optimizer = SLAPTask.build_optimizers(args, model)[0]
@@ -135,9 +166,14 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
         raise RuntimeError(f"EMA ran {int(model.ema_updates) - ema_before} times in {optimizer_steps} optimizer steps")
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return dict(
-        model=model_name, batch=batch_size, k=k, seconds=statistics.median(times[opts.warmup:]),
-        min_seconds=min(times[opts.warmup:]),
-        peak_mib=peak_kib / 1024, delta_mib=(peak_kib - base_rss) / 1024, samples=num_samples,
+        model=model_name,
+        batch=batch_size,
+        k=k,
+        seconds=statistics.median(times[opts.warmup :]),
+        min_seconds=min(times[opts.warmup :]),
+        peak_mib=peak_kib / 1024,
+        delta_mib=(peak_kib - base_rss) / 1024,
+        samples=num_samples,
     )
 
 
@@ -177,19 +213,29 @@ def main(argv=None) -> None:
 
     command = shlex.join([sys.executable, *sys.argv])
     print(f"command: {command}")
-    print(f"torch {torch.__version__}, {opts.threads} threads, {os.cpu_count()} CPUs, start method {opts.start_method}; "
-          f"tiny config ({TINY_CONF.relative_to(REPO)}/train_{{slap,clap}}_tiny.yaml), "
-          f"captions <= {opts.text_length} tokens; {opts.warmup} warm-up + {opts.steps} timed optimizer steps, median",
-          flush=True)
-    print(f"parent process after imports: RSS {current_rss_kib() / 1024:.1f} MiB, "
-          f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB", flush=True)
+    print(
+        f"torch {torch.__version__}, {opts.threads} threads, {os.cpu_count()} CPUs, start method {opts.start_method}; "
+        f"tiny config ({TINY_CONF.relative_to(REPO)}/train_{{slap,clap}}_tiny.yaml), "
+        f"captions <= {opts.text_length} tokens; {opts.warmup} warm-up + {opts.steps} timed optimizer steps, median",
+        flush=True,
+    )
+    print(
+        f"parent process after imports: RSS {current_rss_kib() / 1024:.1f} MiB, "
+        f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB",
+        flush=True,
+    )
 
-    header = f"{'model':<6} {'B':>4} {'k':>3} {'samples/step':>12} {'s/step':>8} {'min s':>8} {'samples/s':>10} " \
-             f"{'peak RSS MiB':>13} {'+RSS MiB':>9}"
+    header = (
+        f"{'model':<6} {'B':>4} {'k':>3} {'samples/step':>12} {'s/step':>8} {'min s':>8} {'samples/s':>10} "
+        f"{'peak RSS MiB':>13} {'+RSS MiB':>9}"
+    )
 
     def row(r):
-        return (f"{r['model']:<6} {r['batch']:>4} {r['k']:>3} {r['batch'] * r['k']:>12} {r['seconds']:>8.3f} {r['min_seconds']:>8.3f} "
-                f"{r['batch'] * r['k'] / r['seconds']:>10.1f} {r['peak_mib']:>13.1f} {r['delta_mib']:>9.1f}")
+        return (
+            f"{r['model']:<6} {r['batch']:>4} {r['k']:>3} {r['batch'] * r['k']:>12} "
+            f"{r['seconds']:>8.3f} {r['min_seconds']:>8.3f} "
+            f"{r['batch'] * r['k'] / r['seconds']:>10.1f} {r['peak_mib']:>13.1f} {r['delta_mib']:>9.1f}"
+        )
 
     total_start = time.perf_counter()
     print(f"\n1. SLAP vs CLAP, one micro-batch per optimizer step\n{header}", flush=True)
@@ -203,12 +249,16 @@ def main(argv=None) -> None:
         crop = by_batch["slap", opts.batch_sizes[0]]["samples"]
         print(f"(waveforms of {crop} samples)")
         for key, what in (("seconds", "median"), ("min_seconds", "min")):
-            ratios = ", ".join(f"B={b}: {by_batch['slap', b][key] / by_batch['clap', b][key]:.2f}x"
-                               for b in opts.batch_sizes)
+            ratios = ", ".join(
+                f"B={b}: {by_batch['slap', b][key] / by_batch['clap', b][key]:.2f}x" for b in opts.batch_sizes
+            )
             print(f"SLAP/CLAP s/step at equal batch ({what}): {ratios}")
 
-    print(f"\n2. SLAP with gradient accumulation, B={opts.accum_batch} x k (one optimizer step, one EMA update, "
-          f"per k micro-batches)\n{header}", flush=True)
+    print(
+        f"\n2. SLAP with gradient accumulation, B={opts.accum_batch} x k (one optimizer step, one EMA update, "
+        f"per k micro-batches)\n{header}",
+        flush=True,
+    )
     accum = []
     for k in opts.accum_ks:
         r = run_isolated(ctx, "slap", opts.accum_batch, k, opts)
@@ -216,8 +266,10 @@ def main(argv=None) -> None:
         print(row(r), flush=True)
     if accum:
         peaks = [r["peak_mib"] for r in accum]
-        print(f"SLAP peak RSS over k={opts.accum_ks}: {min(peaks):.1f}-{max(peaks):.1f} MiB "
-              f"(spread {max(peaks) - min(peaks):.1f} MiB)")
+        print(
+            f"SLAP peak RSS over k={opts.accum_ks}: {min(peaks):.1f}-{max(peaks):.1f} MiB "
+            f"(spread {max(peaks) - min(peaks):.1f} MiB)"
+        )
     print(f"\ntotal {time.perf_counter() - total_start:.0f} s")
 
 

@@ -162,4 +162,3 @@ class AudioTextModel:
         scores = cosine_scores(catalogue, self.embed_text([text])[self.kinds[-1]])[:, 0]
         top = np.argsort(-scores, kind="stable")[:k]
         return [(ids[i] if ids is not None else int(i), float(scores[i])) for i in top]
-

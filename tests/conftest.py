@@ -15,11 +15,11 @@ TINY_CONF = REPO / "egs" / "mini_synth" / "slap1" / "conf" / "tuning"
 
 def run_module(module: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` like a user would; on failure show its output."""
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)], cwd=cwd, capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{module} {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"{module} {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 
@@ -48,8 +48,17 @@ def tiny_args(tmp_path: Path, model: str = "slap", *extra: str):
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("<unk>\n" + "".join(f"tok{i}\n" for i in range(49)))
     return SLAPTask.get_parser().parse_args(
-        ["--config", str(TINY_CONF / f"train_{model}_tiny.yaml"), "--normalize", "none",
-         "--token_list", str(tokens), "--output_dir", str(tmp_path / "exp"), *extra]
+        [
+            "--config",
+            str(TINY_CONF / f"train_{model}_tiny.yaml"),
+            "--normalize",
+            "none",
+            "--token_list",
+            str(tokens),
+            "--output_dir",
+            str(tmp_path / "exp"),
+            *extra,
+        ]
     )
 
 

@@ -10,11 +10,21 @@ import soundfile as sf
 from conftest import copy_recipes, run_recipe
 
 from espnet2_slap.datasets.common import (
-    DataDirWriter, PrepError, Report, clean_caption, read_csv_rows, read_jsonl_rows, split_captions,
+    DataDirWriter,
+    PrepError,
+    Report,
+    clean_caption,
+    read_csv_rows,
+    read_jsonl_rows,
+    split_captions,
 )
 
-FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
-           ".mp3": ("MP3", "MPEG_LAYER_III")}
+FORMATS = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+}
 
 
 def write_audio(path: Path, seconds: float = 2.0, fs: int = 16000, channels: int = 1, seed: int = 0) -> Path:
@@ -80,8 +90,10 @@ def test_csv_rows_keep_their_line_numbers_and_malformed_rows_are_reported(tmp_pa
     rows = list(read_csv_rows(csv, ["id", "caption"], report))
     assert [(r.where, r.values["id"]) for r in rows] == [(f"{csv}:2", "1"), (f"{csv}:4-5", "2")]
     assert rows[1].values["caption"] == "two\nlines"
-    assert [(p.where, p.category) for p in report.problems] == [(f"{csv}:6", "malformed row"),
-                                                                (f"{csv}:7-8", "malformed row")]
+    assert [(p.where, p.category) for p in report.problems] == [
+        (f"{csv}:6", "malformed row"),
+        (f"{csv}:7-8", "malformed row"),
+    ]
     with pytest.raises(PrepError, match=r"m.csv:1: missing column\(s\) split"):
         list(read_csv_rows(csv, ["id", "split"], report))
     csv.write_bytes(b"id,caption\n1,ok\n2,caf\xe9\n")
@@ -112,9 +124,13 @@ def test_writer_checks_ids_audio_and_writes_sorted_dirs(tmp_path):
     with pytest.raises(PrepError, match="some utterances are clips"):
         writer.write(["test"])
     assert [(p.where, p.action, p.category) for p in report.problems if p.action == "skipped"] == [
-        ("m:3", "skipped", "duplicate id"), ("m:4", "skipped", "bad id"), ("m:5", "skipped", "missing audio file"),
-        ("m:6", "skipped", "unreadable audio file"), ("m:7", "skipped", "no caption"),
-        ("m:8", "skipped", "clip outside its recording")]
+        ("m:3", "skipped", "duplicate id"),
+        ("m:4", "skipped", "bad id"),
+        ("m:5", "skipped", "missing audio file"),
+        ("m:6", "skipped", "unreadable audio file"),
+        ("m:7", "skipped", "no caption"),
+        ("m:8", "skipped", "clip outside its recording"),
+    ]
     writer.sets["test"].pop("y")
     assert writer.write(["test"]) == {"test": 1}
     data = tmp_path / "data" / "test"

@@ -44,7 +44,8 @@ def test_recipe_prepares_and_formats_the_corpus_with_the_fault_filtered_split(tm
         assert kaldi(data / dset / "utt2genre") == expected
         assert kaldi(data / dset / "text") == {uid: f"{g} music" for uid, g in expected.items()}
         assert kaldi(data / dset / "wav.scp") == {
-            uid: str(corpus / "genres" / g / f"{uid}.wav") for uid, g in expected.items()}
+            uid: str(corpus / "genres" / g / f"{uid}.wav") for uid, g in expected.items()
+        }
         assert (data / dset / "genre.classes").read_text().split() == GENRES
         assert kaldi(recipe / "dump/raw" / dset / "utt2genre") == expected
         assert (recipe / "dump/raw" / dset / "genre.classes").read_text().split() == GENRES  # copied as it is
@@ -65,6 +66,8 @@ def test_bad_split_list_entries(tmp_path):
     (split / "test.txt").write_text("disco/disco.00001.wav\n")
     counts = gtzan.main(["--gtzan_dir", str(corpus), "--split_dir", str(split), "--data_dir", str(tmp_path / "data")])
     assert counts == {"train": 2, "valid": 1, "test": 1}
-    assert skipped(tmp_path / "data", "gtzan") == {"train.txt:2": "malformed list entry",
-                                                   "train.txt:3": "malformed list entry",
-                                                   "valid.txt:1": "duplicate id"}
+    assert skipped(tmp_path / "data", "gtzan") == {
+        "train.txt:2": "malformed list entry",
+        "train.txt:3": "malformed list entry",
+        "valid.txt:1": "duplicate id",
+    }

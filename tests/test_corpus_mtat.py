@@ -46,20 +46,36 @@ def test_recipe_prepares_and_formats_the_corpus(tmp_path):
     assert kaldi(data / "test/utt2tags") == {"2": "classical strings"}
     assert kaldi(data / "test/wav.scp") == {"2": str(corpus / "mp3" / CLIPS[0][2])}
     assert (data / "test/tags.classes").read_text().split() == [t.replace(" ", "_") for t in TOP50]
-    assert skipped(data, "mtat") == {"annotations_final.csv:5": "none of the 50 tags",
-                                     "annotations_final.csv:6": "empty audio file",
-                                     "annotations_final.csv:7": "duplicate id",
-                                     "annotations_final.csv:8": "bad mp3_path",
-                                     "annotations_final.csv:9": "malformed row",
-                                     "annotations_final.csv:11": "malformed row"}
+    assert skipped(data, "mtat") == {
+        "annotations_final.csv:5": "none of the 50 tags",
+        "annotations_final.csv:6": "empty audio file",
+        "annotations_final.csv:7": "duplicate id",
+        "annotations_final.csv:8": "bad mp3_path",
+        "annotations_final.csv:9": "malformed row",
+        "annotations_final.csv:11": "malformed row",
+    }
     assert kaldi(recipe / "dump/raw/train/utt2tags") == kaldi(data / "train/utt2tags")
 
 
 def test_untagged_clips_kept_and_most_frequent_tags(tmp_path):
     corpus = make_corpus(tmp_path / "mtat")
     data = tmp_path / "data"
-    mtat.main(["--annotations", str(corpus / "annotations_final.csv"), "--audio_dir", str(corpus / "mp3"),
-               "--data_dir", str(data), "--keep_untagged", "true", "--tags", "frequent", "--num_tags", "3"])
+    mtat.main(
+        [
+            "--annotations",
+            str(corpus / "annotations_final.csv"),
+            "--audio_dir",
+            str(corpus / "mp3"),
+            "--data_dir",
+            str(data),
+            "--keep_untagged",
+            "true",
+            "--tags",
+            "frequent",
+            "--num_tags",
+            "3",
+        ]
+    )
     # counts over the rows: rock 2, then the tags used once in column order
     assert (data / "test/tags.classes").read_text().split() == ["rock", "singer", "guitar"]
     assert kaldi(data / "train/utt2tags") == {"11": "singer", "15": "", "6": "guitar"}

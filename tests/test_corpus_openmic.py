@@ -12,18 +12,32 @@ from espnet2_slap.datasets.openmic import INSTRUMENTS
 
 # key: {instrument: Y_true} of the known labels (the others unknown, Y_true 0.5 as in OpenMIC)
 LABELS = {
-    "000046_3840": {"piano": 0.9, "voice": 0.0}, "000135_483840": {"guitar": 1.0, "piano": 0.1},
-    "000144_30720": {"voice": 0.8, "drums": 0.6}, "000178_3840": {"piano": 0.7, "guitar": 0.2},
-    "000139_119040": {"piano": 0.95, "voice": 0.0}, "000141_153600": {"guitar": 0.9, "drums": 0.0},
+    "000046_3840": {"piano": 0.9, "voice": 0.0},
+    "000135_483840": {"guitar": 1.0, "piano": 0.1},
+    "000144_30720": {"voice": 0.8, "drums": 0.6},
+    "000178_3840": {"piano": 0.7, "guitar": 0.2},
+    "000139_119040": {"piano": 0.95, "voice": 0.0},
+    "000141_153600": {"guitar": 0.9, "drums": 0.0},
     "000404_0": {"voice": 0.9},
-    "000308_61440": {"piano": 0.9, "voice": 0.1}, "000312_184320": {"piano": 0.0, "voice": 1.0},
-    "000320_0": {"piano": 0.2, "drums": 0.7}, "000321_3840": {"piano": 0.0, "guitar": 0.4},
-    "000500_0": {"piano": 1.0},         # in no partition
-    "000501_0": {},                     # no known label
-    "000502_0": {"voice": 1.0},         # no audio
+    "000308_61440": {"piano": 0.9, "voice": 0.1},
+    "000312_184320": {"piano": 0.0, "voice": 1.0},
+    "000320_0": {"piano": 0.2, "drums": 0.7},
+    "000321_3840": {"piano": 0.0, "guitar": 0.4},
+    "000500_0": {"piano": 1.0},  # in no partition
+    "000501_0": {},  # no known label
+    "000502_0": {"voice": 1.0},  # no audio
 }
-TRAIN = ["000046_3840", "000135_483840", "000144_30720", "000178_3840", "000139_119040", "000141_153600",
-         "000404_0", "000999_0000", "000501_0"]
+TRAIN = [
+    "000046_3840",
+    "000135_483840",
+    "000144_30720",
+    "000178_3840",
+    "000139_119040",
+    "000141_153600",
+    "000404_0",
+    "000999_0000",
+    "000501_0",
+]
 TEST = ["000308_61440", "000312_184320", "000320_0", "000321_3840", "000502_0"]
 
 
@@ -35,8 +49,13 @@ def make_corpus(root):
         for name, value in LABELS[key].items():
             y_true[i, INSTRUMENTS.index(name)], y_mask[i, INSTRUMENTS.index(name)] = value, True
     root.mkdir(parents=True)
-    np.savez(root / "openmic-2018.npz", X=np.zeros((len(keys), 10, 128), dtype=np.uint8), Y_true=y_true,
-             Y_mask=y_mask, sample_key=np.array(keys))
+    np.savez(
+        root / "openmic-2018.npz",
+        X=np.zeros((len(keys), 10, 128), dtype=np.uint8),
+        Y_true=y_true,
+        Y_mask=y_mask,
+        sample_key=np.array(keys),
+    )
     (root / "class-map.json").write_text(json.dumps({name: i for i, name in enumerate(INSTRUMENTS)}))
     (root / "partitions").mkdir()
     (root / "partitions/split01_train.csv").write_text("".join(f"{k}\n" for k in TRAIN))
@@ -49,26 +68,45 @@ def make_corpus(root):
 def test_recipe_prepares_the_masked_labels(tmp_path):
     corpus = make_corpus(tmp_path / "openmic")
     recipe = recipe_copy(tmp_path, "openmic")
-    run_corpus_recipe(recipe, {"OPENMIC": str(corpus)}, "--stop_stage", "2", "--local_data_opts",
-                      "--valid_percent 44")
+    run_corpus_recipe(recipe, {"OPENMIC": str(corpus)}, "--stop_stage", "2", "--local_data_opts", "--valid_percent 44")
     data = recipe / "data"
     assert kaldi(data / "test/utt2instruments") == {
-        "000308_61440": "piano", "000312_184320": "voice", "000320_0": "drums", "000321_3840": ""}
+        "000308_61440": "piano",
+        "000312_184320": "voice",
+        "000320_0": "drums",
+        "000321_3840": "",
+    }
     assert kaldi(data / "test/utt2known") == {
-        "000308_61440": "piano voice", "000312_184320": "piano voice", "000320_0": "drums piano",
-        "000321_3840": "guitar piano"}
+        "000308_61440": "piano voice",
+        "000312_184320": "piano voice",
+        "000320_0": "drums piano",
+        "000321_3840": "guitar piano",
+    }
     assert kaldi(data / "test/text") == {
-        "000308_61440": "piano", "000312_184320": "voice", "000320_0": "drums", "000321_3840": "music"}
+        "000308_61440": "piano",
+        "000312_184320": "voice",
+        "000320_0": "drums",
+        "000321_3840": "music",
+    }
     assert kaldi(data / "train/utt2instruments") == {
-        "000046_3840": "piano", "000135_483840": "guitar", "000144_30720": "drums voice", "000178_3840": "piano"}
-    assert kaldi(data / "valid/utt2instruments") == {"000139_119040": "piano", "000141_153600": "guitar",
-                                                     "000404_0": "voice"}
+        "000046_3840": "piano",
+        "000135_483840": "guitar",
+        "000144_30720": "drums voice",
+        "000178_3840": "piano",
+    }
+    assert kaldi(data / "valid/utt2instruments") == {
+        "000139_119040": "piano",
+        "000141_153600": "guitar",
+        "000404_0": "voice",
+    }
     assert kaldi(data / "test/wav.scp")["000320_0"] == str(corpus / "audio/000/000320_0.ogg")
     assert (data / "test/instruments.classes").read_text().split() == INSTRUMENTS
-    assert skipped(data, "openmic") == {"openmic-2018.npz:sample_key[14]": "duplicate id",
-                                        "split01_train.csv:8": "not in the npz",
-                                        "split01_train.csv:9": "no known label",
-                                        "split01_test.csv:5": "missing audio file"}
+    assert skipped(data, "openmic") == {
+        "openmic-2018.npz:sample_key[14]": "duplicate id",
+        "split01_train.csv:8": "not in the npz",
+        "split01_train.csv:9": "no known label",
+        "split01_test.csv:5": "missing audio file",
+    }
     assert kaldi(recipe / "dump/raw/test/utt2known") == kaldi(data / "test/utt2known")
 
 
@@ -76,8 +114,16 @@ def test_recipe_prepares_the_masked_labels(tmp_path):
 def test_zero_shot_and_probe_of_the_default_recipe_model(tmp_path, packed_model):
     corpus = make_corpus(tmp_path / "openmic")
     recipe = recipe_copy(tmp_path, "openmic")
-    run_corpus_recipe(recipe, {"OPENMIC": str(corpus)}, "--packed_model", str(packed_model),
-                      "--test_sets", "train valid test", "--local_data_opts", "--valid_percent 44")
+    run_corpus_recipe(
+        recipe,
+        {"OPENMIC": str(corpus)},
+        "--packed_model",
+        str(packed_model),
+        "--test_sets",
+        "train valid test",
+        "--local_data_opts",
+        "--valid_percent 44",
+    )
     exp = recipe / "exp/slap_pretrained"
     scores = json.loads((exp / "label_eval_utt2instruments.json").read_text())
     best = scores["zero_shot"]["best"]

@@ -15,7 +15,9 @@ from espnet2_slap.tasks.slap import SLAPTask
 
 
 def target_params(model):
-    return torch.cat([p.detach().flatten() for p in (*model.audio_target.parameters(), *model.text_target.parameters())])
+    return torch.cat(
+        [p.detach().flatten() for p in (*model.audio_target.parameters(), *model.text_target.parameters())]
+    )
 
 
 def online_params(model):
@@ -53,8 +55,16 @@ def test_tau_schedule_needs_its_length():
 
 def test_cosine_schedule_length_derived_from_training_options(tmp_path):
     args, model = tiny_model(
-        tmp_path, "slap", "--model_conf", "tau_schedule=cosine", "--num_iters_per_epoch", "10",
-        "--max_epoch", "6", "--accum_grad", "2",
+        tmp_path,
+        "slap",
+        "--model_conf",
+        "tau_schedule=cosine",
+        "--num_iters_per_epoch",
+        "10",
+        "--max_epoch",
+        "6",
+        "--accum_grad",
+        "2",
     )
     assert model.tau_schedule.total_steps == 30 and args.model_conf["tau_total_steps"] == 30
 
@@ -126,13 +136,15 @@ def test_non_finite_loss_skips_the_step_and_the_ema(tmp_path, caplog):
 
 
 def test_ema_state_round_trips_through_state_dict(tmp_path):
-    args, model = tiny_model(tmp_path, "slap", "--model_conf", "tau_schedule=linear", "--model_conf",
-                             "tau_total_steps=10")
+    args, model = tiny_model(
+        tmp_path, "slap", "--model_conf", "tau_schedule=linear", "--model_conf", "tau_total_steps=10"
+    )
     model.ema_updates.fill_(5)
     with torch.no_grad():
         next(model.audio_target.parameters()).add_(1.0)
-    _, restored = tiny_model(tmp_path, "slap", "--model_conf", "tau_schedule=linear", "--model_conf",
-                             "tau_total_steps=10")
+    _, restored = tiny_model(
+        tmp_path, "slap", "--model_conf", "tau_schedule=linear", "--model_conf", "tau_total_steps=10"
+    )
     restored.load_state_dict(model.state_dict())
     assert int(restored.ema_updates) == 5
     assert restored.tau == pytest.approx(0.995)  # tiny config: 0.99 -> 1.0 linearly over 10 updates

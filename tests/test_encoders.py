@@ -1,7 +1,6 @@
 """Audio and text encoders and the log-mel front end: shapes, padding invariance, construction errors."""
 
 import librosa
-import numpy as np
 import pytest
 import torch
 
@@ -11,8 +10,14 @@ from espnet2_slap.encoders.transformer_text_encoder import TransformerTextEncode
 from espnet2_slap.layers.logmel import LogMelFrontend
 
 TINY_ROBERTA = dict(
-    model_type="roberta", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-    vocab_size=100, max_position_embeddings=64, pad_token_id=1,
+    model_type="roberta",
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=64,
+    pad_token_id=1,
 )
 VOCAB = 100
 

@@ -36,8 +36,11 @@ def read_list(path: Path) -> Dict[str, str]:
 
 
 def snapshot(out_dir: Path) -> Dict[str, tuple]:
-    return {str(p.relative_to(out_dir)): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out_dir.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(out_dir)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(out_dir.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +203,10 @@ def test_segments_are_cut_exactly_and_bad_ones_skipped(sources, tmp_path, caplog
     skipped = read_list(tmp_path / "skipped")
     segments = sources["seg"] / "segments"
     rec1_path = sources["root"] / "audio" / "rec1.flac"
-    assert skipped["s4"] == f"segment outside its recording: 2.5 to 3.5 s of rec1, {rec1_path} lasts 3.000 s ({segments}:4)"
+    assert (
+        skipped["s4"]
+        == f"segment outside its recording: 2.5 to 3.5 s of rec1, {rec1_path} lasts 3.000 s ({segments}:4)"
+    )
     assert skipped["s5"] == f"bad segment times: start 1.0 s, end 1.0 s ({segments}:5)"
     assert skipped["s6"] == f"unknown recording: recording recX is not in wav.scp ({segments}:6)"
     nothing = sources["root"] / "audio" / "nothing.flac"
@@ -262,7 +268,9 @@ def test_parts_concatenated_equal_one_run(sources, data, tmp_path):
     for name in ("wav.scp", "utt2num_samples", "utt2dur", "skipped"):
         sizes = [len((parts / f"{name}.{job}").read_text().splitlines()) for job in (1, 2, 3)]
         joined = "".join((parts / f"{name}.{job}").read_text() for job in (1, 2, 3))
-        assert joined.replace(str(parts.resolve()), "OUT") == (one / name).read_text().replace(str(one.resolve()), "OUT")
+        assert joined.replace(str(parts.resolve()), "OUT") == (one / name).read_text().replace(
+            str(one.resolve()), "OUT"
+        )
         assert name != "wav.scp" or sum(sizes) == len(read_list(one / name))
     for path in (one / "data").iterdir():
         assert (parts / "data" / path.name).read_bytes() == path.read_bytes()

@@ -1,7 +1,6 @@
 """SLAP's loss is a mean of per-sample terms, so accumulating k micro-batches equals one k-times larger batch;
 CLAP's is not (its negatives are the batch)."""
 
-import torch
 from conftest import random_batch, split_batch, tiny_model
 
 

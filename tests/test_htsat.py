@@ -25,7 +25,6 @@ FIXTURE_ARCH = dict(embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
 CLIP = 1001  # frames of a 10-s clip
 
 
-
 @pytest.fixture(scope="module")
 def fixtures_present():
     if not FIXTURES.is_dir():
@@ -83,8 +82,14 @@ def test_loader_logs_what_it_loads_and_ignores(caplog):
     HTSATAudioEncoder(**FIXTURE_ARCH, init_checkpoint=str(STATE_DICT))
     log = caplog.text
     assert "loaded 124 of the encoder's 124 tensors" in log
-    for ignored in ("spectrogram_extractor.stft.conv_real.weight", "logmel_extractor.melW", "tscam_conv.weight",
-                    "head.bias", "layers.0.blocks.1.attn_mask", "layers.3.blocks.1.attn.relative_position_index"):
+    for ignored in (
+        "spectrogram_extractor.stft.conv_real.weight",
+        "logmel_extractor.melW",
+        "tscam_conv.weight",
+        "head.bias",
+        "layers.0.blocks.1.attn_mask",
+        "layers.3.blocks.1.attn.relative_position_index",
+    ):
         assert ignored in log
     assert "missing" not in log and "unexpected" not in log
 

@@ -82,12 +82,24 @@ def test_slap_embed_writes_resumable_embeddings(slap, corpus, tmp_path, bpe):
     config.write_text(yaml.safe_dump(vars(slap.args)))
     torch.save(slap.model.state_dict(), model_file)
     out = tmp_path / "embed"
-    cmd = ["--train_config", str(config), "--model_file", str(model_file), "--data_dir", str(corpus / "test"),
-           "--output_dir", str(out), "--chunk_size", "3"]
+    cmd = [
+        "--train_config",
+        str(config),
+        "--model_file",
+        str(model_file),
+        "--data_dir",
+        str(corpus / "test"),
+        "--output_dir",
+        str(out),
+        "--chunk_size",
+        "3",
+    ]
     slap_embed.main(cmd)
     audio = np.load(out / "audio_prediction.npy")
     assert audio.shape == (8, 64) and audio.dtype == np.float32
-    assert (out / "audio_prediction.ids").read_text().split() == sorted((corpus / "test" / "wav.scp").read_text().split()[::2])
+    assert (out / "audio_prediction.ids").read_text().split() == sorted(
+        (corpus / "test" / "wav.scp").read_text().split()[::2]
+    )
     mapping = [line.split() for line in (out / "text2audio").read_text().splitlines()]
     assert len(mapping) == 16 and mapping[0] == ["synth_test_00000-cap0", "synth_test_00000"]
     assert np.load(out / "text_representation.npy").shape[0] == 16
@@ -111,5 +123,17 @@ def test_slap_embed_names_a_missing_audio_file(slap, corpus, tmp_path):
     config.write_text(yaml.safe_dump(vars(slap.args)))
     torch.save(slap.model.state_dict(), model_file)
     with pytest.raises(ValueError, match="utterance lost: audio file /nowhere/lost.wav does not exist"):
-        slap_embed.main(["--train_config", str(config), "--model_file", str(model_file), "--data_dir", str(data),
-                         "--output_dir", str(tmp_path / "out"), "--modalities", "audio"])
+        slap_embed.main(
+            [
+                "--train_config",
+                str(config),
+                "--model_file",
+                str(model_file),
+                "--data_dir",
+                str(data),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--modalities",
+                "audio",
+            ]
+        )

@@ -38,8 +38,14 @@ print(job_id if name == "sbatch" or "-terse" in argv else f"{{job_id}}.server")
 
 
 def run_jobs(*args, cwd: Path, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "espnet2_slap.bin.run_jobs", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "espnet2_slap.bin.run_jobs", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -67,10 +73,13 @@ def work_dir(tmp_path) -> Path:
 
 # ---------------------------------------------------------------- argument handling (no process started)
 
+
 def test_job_variable_is_substituted_in_log_and_words():
     tasks = make_tasks(["N=2:3", "log/x.N.log", "cmd", "--part", "N", "data/split.N/in"])
     assert [(t.index, t.command, str(t.log)) for t in tasks] == [
-        (2, "cmd --part 2 data/split.2/in", "log/x.2.log"), (3, "cmd --part 3 data/split.3/in", "log/x.3.log")]
+        (2, "cmd --part 2 data/split.2/in", "log/x.2.log"),
+        (3, "cmd --part 3 data/split.3/in", "log/x.3.log"),
+    ]
     single = make_tasks(["log/one.log", "echo", "JOB"])  # no range: one job, JOB left alone
     assert [(t.index, t.command, str(t.log)) for t in single] == [(1, "echo JOB", "log/one.log")]
 
@@ -83,15 +92,19 @@ def test_several_jobs_need_the_variable_in_the_log_name():
 
 
 def test_shell_join_quotes_words_and_keeps_operators():
-    assert shell_join(["echo", "a b; touch X", "$HOME", "|", "gzip", ">", "out.gz"]) == \
-        "echo 'a b; touch X' '$HOME' | gzip > out.gz"
+    assert (
+        shell_join(["echo", "a b; touch X", "$HOME", "|", "gzip", ">", "out.gz"])
+        == "echo 'a b; touch X' '$HOME' | gzip > out.gz"
+    )
 
 
 def test_queue_config_values_defaults_and_order():
     config = QueueConfig.parse(
         "command sbatch --export=PATH  # comment\n"
         "option mem=*\t--mem-per-cpu $0\noption mem=0\n"
-        "default gpu=0\noption gpu=0 -p cpu\noption gpu=* -p gpu --gres=gpu:$0\n", "test.conf")
+        "default gpu=0\noption gpu=0 -p cpu\noption gpu=* -p gpu --gres=gpu:$0\n",
+        "test.conf",
+    )
     assert config.command == ["sbatch", "--export=PATH"]
     assert config.submit_options({}) == ["-p", "cpu"]
     assert config.submit_options({"gpu": "2", "mem": "4G"}) == ["--mem-per-cpu", "4G", "-p", "gpu", "--gres=gpu:2"]
@@ -100,17 +113,21 @@ def test_queue_config_values_defaults_and_order():
         config.submit_options({"num_threads": "2"})
 
 
-@pytest.mark.parametrize("text, error", [
-    ("option mem=* --mem 4G\n", "needs \\$0"),
-    ("command qsub\nrequire mem=4G\n", "test.conf:2: cannot parse"),
-    ("option mem=* --mem $0\n", "no 'command' line"),
-])
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("option mem=* --mem 4G\n", "needs \\$0"),
+        ("command qsub\nrequire mem=4G\n", "test.conf:2: cannot parse"),
+        ("option mem=* --mem $0\n", "no 'command' line"),
+    ],
+)
 def test_queue_config_errors(text, error):
     with pytest.raises(JobRunnerError, match=error):
         QueueConfig.parse(text, "test.conf")
 
 
 # ---------------------------------------------------------------- local back-end, for real
+
 
 def test_local_jobs_logs_with_header_and_footer(tmp_path):
     proc = run_jobs("JOB=1:3", "log/echo.JOB.log", "echo", "job", "JOB", cwd=tmp_path)
@@ -128,8 +145,9 @@ def test_local_parallel_limit(tmp_path):
     """Six jobs of 0.4 s that record their start and end times: at most --max-jobs-run of them overlap."""
     record = "date +%s.%N > t/JOB.start; sleep 0.4; date +%s.%N > t/JOB.end"
     (tmp_path / "t").mkdir()
-    proc = run_jobs("--max-jobs-run", 2, "--poll_interval", 0.02, "JOB=1:6", "log/p.JOB.log", "sh", "-c", record,
-                    cwd=tmp_path)
+    proc = run_jobs(
+        "--max-jobs-run", 2, "--poll_interval", 0.02, "JOB=1:6", "log/p.JOB.log", "sh", "-c", record, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     spans = [tuple(float((tmp_path / "t" / f"{i}.{e}").read_text()) for e in ("start", "end")) for i in range(1, 7)]
     overlap = max(sum(s <= start < e for s, e in spans) for start, _ in spans)
@@ -145,7 +163,7 @@ def test_local_failure_names_the_log(tmp_path):
 
 
 def test_local_arguments_are_passed_literally(tmp_path):
-    words = ["a b; touch PWNED", "$(touch PWNED2)", "`touch PWNED3`", "x|y>z", "*", "it's \"q\""]
+    words = ["a b; touch PWNED", "$(touch PWNED2)", "`touch PWNED3`", "x|y>z", "*", 'it\'s "q"']
     proc = run_jobs("log/q.log", "printf", "%s\\n", *words, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "log" / "q.log").read_text().splitlines()[3:-2] == words
@@ -153,8 +171,9 @@ def test_local_arguments_are_passed_literally(tmp_path):
 
 
 def test_local_operator_words_make_a_pipeline(tmp_path):
-    proc = run_jobs("JOB=1:2", "log/x.JOB.log", "echo", "part JOB", "|", "tr", "a-z", "A-Z", ">", "out.JOB.txt",
-                    cwd=tmp_path)
+    proc = run_jobs(
+        "JOB=1:2", "log/x.JOB.log", "echo", "part JOB", "|", "tr", "a-z", "A-Z", ">", "out.JOB.txt", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out.2.txt").read_text() == "PART 2\n"
 
@@ -172,6 +191,7 @@ def test_usage_errors(tmp_path):
 
 # ---------------------------------------------------------------- cluster back-ends, through fakes
 
+
 def expected_submission(backend: str, options, work: Path, stem: str, name: str = ""):
     """The submit argv for log/<stem>.log, whose job name is <name> (default: the stem)."""
     name = name or stem
@@ -186,10 +206,11 @@ def expected_submission(backend: str, options, work: Path, stem: str, name: str 
 
 
 SUBMIT_OPTIONS = {  # for --mem 4G --gpu 2 --num_threads 3 --time 1:00:00, then for no option, with the shipped confs
-    "slurm": (["--time", "1:00:00", "--mem-per-cpu", "4G", "--cpus-per-task", "3", "-p", "gpu", "--gres=gpu:2"],
-              ["-p", "cpu"]),
-    "sge": (["-l", "h_rt=1:00:00", "-l", "mem_free=4G,ram_free=4G", "-pe", "smp", "3", "-l", "gpu=2", "-q", "g.q"],
-            []),
+    "slurm": (
+        ["--time", "1:00:00", "--mem-per-cpu", "4G", "--cpus-per-task", "3", "-p", "gpu", "--gres=gpu:2"],
+        ["-p", "cpu"],
+    ),
+    "sge": (["-l", "h_rt=1:00:00", "-l", "mem_free=4G,ram_free=4G", "-pe", "smp", "3", "-l", "gpu=2", "-q", "g.q"], []),
     "pbs": (["-l", "walltime=1:00:00", "-l", "mem=4G", "-l", "ncpus=3", "-l", "ngpus=2"], []),
 }
 
@@ -199,8 +220,20 @@ def test_scheduler_submissions(backend, tmp_path, fake_env):
     env, calls = fake_env
     work = work_dir(tmp_path)
     resources = ["--mem", "4G", "--gpu", "2", "--num_threads", "3", "--time", "1:00:00"]
-    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *resources, *FAST,
-                    "JOB=1:2", "log/train.JOB.log", "echo", "JOB", cwd=work, env=env)
+    proc = run_jobs(
+        "--backend",
+        backend,
+        "--config",
+        CONF / f"{backend}.conf",
+        *resources,
+        *FAST,
+        "JOB=1:2",
+        "log/train.JOB.log",
+        "echo",
+        "JOB",
+        cwd=work,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     with_options, without = SUBMIT_OPTIONS[backend]
     assert calls() == [expected_submission(backend, with_options, work, f"train.{i}") for i in (1, 2)]
@@ -208,8 +241,9 @@ def test_scheduler_submissions(backend, tmp_path, fake_env):
     assert log.startswith("# echo 2\n") and "\n2\n# Accounting: time=" in log and "threads=3" in log
     assert (work / "log" / "q" / "train.2.done").read_text() == "0\n"
 
-    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "log/1st.log", "true",
-                    cwd=work, env=env)
+    proc = run_jobs(
+        "--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "log/1st.log", "true", cwd=work, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert calls()[-1] == expected_submission(backend, without, work, "1st", "j1st")
 
@@ -218,24 +252,49 @@ def test_scheduler_submissions(backend, tmp_path, fake_env):
 def test_scheduler_job_failure_propagates(backend, tmp_path, fake_env):
     env, _ = fake_env
     work = work_dir(tmp_path)
-    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST,
-                    "JOB=1:3", "log/x.JOB.log", "test", "JOB", "-ne", "2", cwd=work, env=env)
+    proc = run_jobs(
+        "--backend",
+        backend,
+        "--config",
+        CONF / f"{backend}.conf",
+        *FAST,
+        "JOB=1:3",
+        "log/x.JOB.log",
+        "test",
+        "JOB",
+        "-ne",
+        "2",
+        cwd=work,
+        env=env,
+    )
     assert proc.returncode == 1
     assert "run_jobs: 1/3 jobs failed, see log/x.2.log" in proc.stderr
     assert (work / "log" / "q" / "x.2.done").read_text() == "1\n"
 
 
-@pytest.mark.parametrize("backend, status_call", [
-    ("slurm", ["squeue", "--noheader", "--format", "%T", "--jobs", "1001"]),
-    ("sge", ["qstat", "-j", "1001"]),
-    ("pbs", ["qstat", "1001.server"]),
-])
+@pytest.mark.parametrize(
+    "backend, status_call",
+    [
+        ("slurm", ["squeue", "--noheader", "--format", "%T", "--jobs", "1001"]),
+        ("sge", ["qstat", "-j", "1001"]),
+        ("pbs", ["qstat", "1001.server"]),
+    ],
+)
 def test_vanished_job_fails(backend, status_call, tmp_path, fake_env):
     """A job the scheduler no longer knows and that wrote no done-marker (killed) is a failure, not a hang."""
     env, calls = fake_env
     work = work_dir(tmp_path)
-    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "log/x.log", "true",
-                    cwd=work, env={**env, "FAKE_RUN": "0"})
+    proc = run_jobs(
+        "--backend",
+        backend,
+        "--config",
+        CONF / f"{backend}.conf",
+        *FAST,
+        "log/x.log",
+        "true",
+        cwd=work,
+        env={**env, "FAKE_RUN": "0"},
+    )
     assert proc.returncode == 1
     assert "run_jobs: 1/1 jobs failed, see log/x.log (vanished from the queue, see log/q/x.out)" in proc.stderr
     assert calls()[1:] == [status_call, status_call]  # gone at two checks in a row
@@ -244,8 +303,9 @@ def test_vanished_job_fails(backend, status_call, tmp_path, fake_env):
 def test_option_missing_from_config_fails_before_submitting(tmp_path, fake_env):
     env, calls = fake_env
     work = work_dir(tmp_path)
-    proc = run_jobs("--backend", "slurm", "--config", CONF / "slurm.conf", "--nodes", "2", "log/x.log", "true",
-                    cwd=work, env=env)
+    proc = run_jobs(
+        "--backend", "slurm", "--config", CONF / "slurm.conf", "--nodes", "2", "log/x.log", "true", cwd=work, env=env
+    )
     assert proc.returncode == 1 and "--nodes 2 is not described in" in proc.stderr
     assert calls() == []
 
@@ -254,8 +314,22 @@ def test_ssh_round_robin(tmp_path, fake_env):
     env, calls = fake_env
     work = work_dir(tmp_path)
     (work / "hosts").write_text("# cluster\nnode-a\nnode-b  # gpu\n\n")
-    proc = run_jobs("--backend", "ssh", "--hosts", "hosts", "--max-jobs-run", 1, "JOB=1:3", "log/s.JOB.log",
-                    "test", "JOB", "-ne", "3", cwd=work, env=env)
+    proc = run_jobs(
+        "--backend",
+        "ssh",
+        "--hosts",
+        "hosts",
+        "--max-jobs-run",
+        1,
+        "JOB=1:3",
+        "log/s.JOB.log",
+        "test",
+        "JOB",
+        "-ne",
+        "3",
+        cwd=work,
+        env=env,
+    )
     assert proc.returncode == 1
     assert "run_jobs: 1/3 jobs failed, see log/s.3.log" in proc.stderr
     assert [c[:4] for c in calls()] == [["ssh", "-o", "BatchMode=yes", host] for host in ("node-a", "node-b", "node-a")]
@@ -276,8 +350,19 @@ NODE_OPTIONS = {  # the shipped confs' options for --num_nodes 2
 def test_a_job_on_several_nodes_is_one_submission_asking_for_them(backend, tmp_path, fake_env):
     env, calls = fake_env
     work = work_dir(tmp_path)
-    proc = run_jobs("--backend", backend, "--config", CONF / f"{backend}.conf", *FAST, "--num_nodes", "2",
-                    "log/train.log", "true", cwd=work, env=env)
+    proc = run_jobs(
+        "--backend",
+        backend,
+        "--config",
+        CONF / f"{backend}.conf",
+        *FAST,
+        "--num_nodes",
+        "2",
+        "log/train.log",
+        "true",
+        cwd=work,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert calls() == [expected_submission(backend, NODE_OPTIONS[backend], work, "train")]
 
@@ -317,19 +402,51 @@ def test_espnet_launcher_trains_on_two_slurm_nodes_through_our_runner(corpus, bp
     srun = Path(env["PATH"].split(os.pathsep)[0]) / "srun"
     srun.write_text(FAKE_SRUN.format(python=sys.executable))
     srun.chmod(0o755)
-    env = {**env, "FAKE_NODES": "2", "PATH": f"{srun.parent}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
-           f"{os.environ['PATH']}"}  # the fakes, then python as path.sh puts it
+    env = {
+        **env,
+        "FAKE_NODES": "2",
+        "PATH": f"{srun.parent}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}" f"{os.environ['PATH']}",
+    }  # the fakes, then python as path.sh puts it
     exp = tmp_path / "exp"
     utils = REPO / "egs" / "TEMPLATE" / "slap1" / "utils"
     proc = subprocess.run(
-        [sys.executable, "-m", "espnet2.bin.launch",
-         "--cmd", f"{utils}/slurm.pl --config {CONF}/slurm.conf {' '.join(FAST)}", "--log", str(exp / "train.log"),
-         "--ngpu", "0", "--num_nodes", "2", "--init_file_prefix", str(exp / ".dist_init_"), "--",
-         sys.executable, "-m", "espnet2_slap.bin.slap_train", "--config", str(TINY_CONF / "train_slap_tiny.yaml"),
-         "--normalize", "none", *map(str, data_options(corpus, bpe)),
-         "--train_shape_file", f"{corpus}/train/utt2dur", "--valid_shape_file", f"{corpus}/valid/utt2dur",
-         "--max_epoch", "1", "--output_dir", str(exp)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "espnet2.bin.launch",
+            "--cmd",
+            f"{utils}/slurm.pl --config {CONF}/slurm.conf {' '.join(FAST)}",
+            "--log",
+            str(exp / "train.log"),
+            "--ngpu",
+            "0",
+            "--num_nodes",
+            "2",
+            "--init_file_prefix",
+            str(exp / ".dist_init_"),
+            "--",
+            sys.executable,
+            "-m",
+            "espnet2_slap.bin.slap_train",
+            "--config",
+            str(TINY_CONF / "train_slap_tiny.yaml"),
+            "--normalize",
+            "none",
+            *map(str, data_options(corpus, bpe)),
+            "--train_shape_file",
+            f"{corpus}/train/utt2dur",
+            "--valid_shape_file",
+            f"{corpus}/valid/utt2dur",
+            "--max_epoch",
+            "1",
+            "--output_dir",
+            str(exp),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     log = (exp / "train.log").read_text() if (exp / "train.log").exists() else ""
     assert proc.returncode == 0, proc.stderr[-3000:] + log[-5000:]

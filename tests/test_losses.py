@@ -17,8 +17,9 @@ R2 = math.sqrt(2.0)
 
 
 def test_regression_distance_is_two_minus_two_cosine():
-    d = regression_distance(torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 1.0]]),
-                            torch.tensor([[5.0, 0.0], [1.0, 0.0], [0.0, -3.0]]))
+    d = regression_distance(
+        torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), torch.tensor([[5.0, 0.0], [1.0, 0.0], [0.0, -3.0]])
+    )
     torch.testing.assert_close(d, torch.tensor([0.0, 2.0 - R2, 4.0]))
 
 

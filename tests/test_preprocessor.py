@@ -27,7 +27,11 @@ def make_hf_tokenizer(out_dir: Path, captions: Iterable[str] = CAPTIONS, vocab_s
     tok.train_from_iterator(list(captions), vocab_size=vocab_size, min_frequency=1, special_tokens=specials)
     tok.post_processor = RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
     PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
         mask_token="<mask>",
     ).save_pretrained(str(out_dir))
     return out_dir

@@ -33,8 +33,9 @@ def test_multi_label_probe_learns():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(240, 8))
     targets = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, x[:, 2] + x[:, 3] > 0], axis=1).astype(int)
-    probe = MLPProbe(8, 3, multi_label=True, hidden=64, patience=10).fit(x[:160], targets[:160], x[160:200],
-                                                                          targets[160:200])
+    probe = MLPProbe(8, 3, multi_label=True, hidden=64, patience=10).fit(
+        x[:160], targets[:160], x[160:200], targets[160:200]
+    )
     result = probe.evaluate(x[200:], targets[200:])
     assert result["ROC-AUC"] >= 90.0 and result["skipped_classes"] == 0
     assert set(result) >= {"mAP", "mAR"}
@@ -51,8 +52,13 @@ def test_unknown_labels_neither_train_nor_score_the_multi_label_probe():
 
     def fit(y, mask):
         return MLPProbe(8, 3, multi_label=True, hidden=64, patience=10).fit(
-            x[:180], y[:180], x[180:240], y[180:240], None if mask is None else mask[:180],
-            None if mask is None else mask[180:240])
+            x[:180],
+            y[:180],
+            x[180:240],
+            y[180:240],
+            None if mask is None else mask[:180],
+            None if mask is None else mask[180:240],
+        )
 
     masked_wrong, masked_zeros = fit(wrong, known), fit(zeros, known)
     np.testing.assert_allclose(masked_wrong.scores(x[240:]), masked_zeros.scores(x[240:]), rtol=1e-5, atol=1e-6)

@@ -31,8 +31,15 @@ def test_each_stage_makes_its_outputs(recipe):
     assert (recipe / "data/token_list/bpe_unigram120/bpe.model").exists()
     assert (recipe / "exp/stats_16000/train/feats_stats.npz").exists()
     exp = recipe / "exp/slap_train_slap_tiny"
-    for name in ("2epoch.pth", "valid.r1_t2a.ave.pth", "packed_model.zip", "embed/test/audio_prediction.npy",
-                 "embed/test/text2audio", "embed/test/umap.png", "results.json"):
+    for name in (
+        "2epoch.pth",
+        "valid.r1_t2a.ave.pth",
+        "packed_model.zip",
+        "embed/test/audio_prediction.npy",
+        "embed/test/text2audio",
+        "embed/test/umap.png",
+        "results.json",
+    ):
         assert (exp / name).exists(), name
     results = (exp / "RESULTS.md").read_text()
     assert "| prediction | T->A |" in results and "| utt2instrument | 4 |" in results
@@ -41,8 +48,12 @@ def test_each_stage_makes_its_outputs(recipe):
 
 @pytest.mark.slow
 def test_rerunning_finished_stages_changes_nothing(recipe):
-    watched = [recipe / "data/train/text", recipe / "dump/raw/train/wav.scp", recipe / "exp/stats_16000/train/feats_stats.npz",
-               *sorted((recipe / "dump/raw/train/data").glob("*.flac"))[:3]]
+    watched = [
+        recipe / "data/train/text",
+        recipe / "dump/raw/train/wav.scp",
+        recipe / "exp/stats_16000/train/feats_stats.npz",
+        *sorted((recipe / "dump/raw/train/data").glob("*.flac"))[:3],
+    ]
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in watched}
     proc = run(recipe, *SMALL, "--stop_stage", "4")
     assert proc.stdout.count("already done") >= 5
@@ -60,8 +71,19 @@ def test_a_failing_job_fails_its_stage_and_names_its_log(recipe):
 
 @pytest.mark.slow
 def test_num_splits_shards_the_training_lists(recipe):
-    run(recipe, "--stage", "5", "--stop_stage", "5", "--num_splits", "2", "--tag", "sharded",
-        "--train_args", "--max_epoch 1")
+    run(
+        recipe,
+        "--stage",
+        "5",
+        "--stop_stage",
+        "5",
+        "--num_splits",
+        "2",
+        "--tag",
+        "sharded",
+        "--train_args",
+        "--max_epoch 1",
+    )
     split_dir = recipe / "exp/stats_16000/splits2"
     for name in ("wav.scp", "text", "utt2num_samples", "speech_shape"):  # lazy_sound reads the lengths' shard
         assert (split_dir / name / "num_splits").read_text().strip() == "2"
@@ -91,10 +113,26 @@ def test_num_nodes_trains_through_espnet_launcher_in_one_slurm_job(recipe, tmp_p
         (fakes / name).write_text(text.format(python=sys.executable))
         (fakes / name).chmod(0o755)
     calls = tmp_path / "calls.jsonl"
-    env = {"cmd_backend": "slurm", "FAKE_CALLS": str(calls), "FAKE_NODES": "2",
-           "PATH": f"{fakes}:{REPO}/tools/venv/bin:{os.environ['PATH']}"}
-    run(recipe, "--stage", "5", "--stop_stage", "5", "--num_nodes", "2", "--tag", "two_nodes",
-        "--train_args", "--max_epoch 1", env=env)
+    env = {
+        "cmd_backend": "slurm",
+        "FAKE_CALLS": str(calls),
+        "FAKE_NODES": "2",
+        "PATH": f"{fakes}:{REPO}/tools/venv/bin:{os.environ['PATH']}",
+    }
+    run(
+        recipe,
+        "--stage",
+        "5",
+        "--stop_stage",
+        "5",
+        "--num_nodes",
+        "2",
+        "--tag",
+        "two_nodes",
+        "--train_args",
+        "--max_epoch 1",
+        env=env,
+    )
     sbatch = [json.loads(line) for line in calls.read_text().splitlines()][0]
     assert sbatch[0] == "sbatch" and sbatch[sbatch.index("--nodes") + 1] == "2"
     log = (recipe / "exp/slap_two_nodes/train.log").read_text()

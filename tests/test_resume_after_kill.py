@@ -14,19 +14,43 @@ import pytest
 import torch
 from conftest import TINY_CONF, run_module
 from test_train_cli import TRAIN, data_options
+
 EPOCH2_PROGRESS = re.compile(r"2epoch:train:\d+-\d+batch")
 
 
 def train_options(corpus: Path, bpe, exp: Path) -> list:
     return [
-        "--config", TINY_CONF / "train_slap_tiny.yaml", "--normalize", "none",
+        "--config",
+        TINY_CONF / "train_slap_tiny.yaml",
+        "--normalize",
+        "none",
         *data_options(corpus, bpe, "lazy_sound"),
-        "--train_shape_file", f"{corpus}/train/utt2dur", "--valid_shape_file", f"{corpus}/valid/utt2dur",
+        "--train_shape_file",
+        f"{corpus}/train/utt2dur",
+        "--valid_shape_file",
+        f"{corpus}/valid/utt2dur",
         # 16 steps per epoch, a cosine tau schedule (so that tau depends on the restored update count), a
         # loader worker (seeded per epoch by ESPnet) and the random crops and caption draws of training
-        "--batch_size", "2", "--num_workers", "1", "--max_epoch", "3", "--keep_nbest_models", "2",
-        "--model_conf", "tau_schedule=cosine", "--model_conf", "tau_end=1.0", "--model_conf", "tau_total_steps=48",
-        "--log_interval", "1", "--resume", "true", "--output_dir", exp,
+        "--batch_size",
+        "2",
+        "--num_workers",
+        "1",
+        "--max_epoch",
+        "3",
+        "--keep_nbest_models",
+        "2",
+        "--model_conf",
+        "tau_schedule=cosine",
+        "--model_conf",
+        "tau_end=1.0",
+        "--model_conf",
+        "tau_total_steps=48",
+        "--log_interval",
+        "1",
+        "--resume",
+        "true",
+        "--output_dir",
+        exp,
     ]
 
 

@@ -56,10 +56,12 @@ def test_hand_computed_example():
     assert a2t.tolist() == [2, 3]  # a0: t2 ties its best caption t1 (pessimistic); a1: t0 and t1 tie or beat t2
     assert t2a.tolist() == [2, 1, 2]
     m = retrieval_metrics(audio, text, [0, 0, 1])
-    assert m["A->T"] == pytest.approx({"R@1": 0.0, "R@5": 100.0, "R@10": 100.0,
-                                       "MdNR": 100 * 2.5 / 3, "MNR": 100 * 2.5 / 3})
-    assert m["T->A"] == pytest.approx({"R@1": 100 / 3, "R@5": 100.0, "R@10": 100.0,
-                                       "MdNR": 100.0, "MNR": 100 * (5 / 3) / 2})
+    assert m["A->T"] == pytest.approx(
+        {"R@1": 0.0, "R@5": 100.0, "R@10": 100.0, "MdNR": 100 * 2.5 / 3, "MNR": 100 * 2.5 / 3}
+    )
+    assert m["T->A"] == pytest.approx(
+        {"R@1": 100 / 3, "R@5": 100.0, "R@10": 100.0, "MdNR": 100.0, "MNR": 100 * (5 / 3) / 2}
+    )
 
 
 def test_rank_summary_thresholds_and_normalisation():
@@ -67,11 +69,14 @@ def test_rank_summary_thresholds_and_normalisation():
     assert m == pytest.approx({"R@1": 20.0, "R@5": 40.0, "R@10": 80.0, "MdNR": 100 * 6 / 20, "MNR": 100 * 6.6 / 20})
 
 
-@pytest.mark.parametrize("text_audio,message", [
-    ([0, 0, 0], "audio row 1 has no text"),
-    ([0, 1], "one entry per text"),
-    ([0, 1, 2], r"audio rows in \[0, 2\)"),
-])
+@pytest.mark.parametrize(
+    "text_audio,message",
+    [
+        ([0, 0, 0], "audio row 1 has no text"),
+        ([0, 1], "one entry per text"),
+        ([0, 1, 2], r"audio rows in \[0, 2\)"),
+    ],
+)
 def test_bad_mapping_is_named(text_audio, message):
     with pytest.raises(ValueError, match=message):
         retrieval_ranks(np.ones((2, 3)), np.ones((3, 3)), text_audio)
@@ -81,8 +86,9 @@ def test_no_square_matrix_is_made(monkeypatch):
     """Every score matrix the blocked pass builds has at most block_size rows."""
     shapes = []
     real_matmul = torch.Tensor.__matmul__
-    monkeypatch.setattr(torch.Tensor, "__matmul__", lambda a, b: shapes.append(tuple(real_matmul(a, b).shape))
-                        or real_matmul(a, b))
+    monkeypatch.setattr(
+        torch.Tensor, "__matmul__", lambda a, b: shapes.append(tuple(real_matmul(a, b).shape)) or real_matmul(a, b)
+    )
     audio, text, text_audio = random_pairs(seed=0, num_audio=50, dim=8, tied=False)
     retrieval_ranks(audio, text, text_audio, block_size=16)
     assert shapes and max(s[0] for s in shapes) <= 16

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_module
+
 from espnet2_slap.metrics.zeroshot import PROMPTS
 
 
@@ -33,8 +33,12 @@ def data(tmp_path):
     (tmp_path / "labels").write_text("".join(f"{c} {g}\n" for c, g in zip(clips, genres)))
     prompts = [f"{p}:{g}" for p in range(len(PROMPTS)) for g in ("jazz", "rock")]
     centroid = {g: audio[[i for i in range(8) if genres[i] == g]].mean(0) for g in ("jazz", "rock")}
-    write_embeddings(tmp_path / "prompts", "text_projection", prompts,
-                     [centroid[p.split(":")[1]] + 0.01 * rng.normal(size=6) for p in prompts])
+    write_embeddings(
+        tmp_path / "prompts",
+        "text_projection",
+        prompts,
+        [centroid[p.split(":")[1]] + 0.01 * rng.normal(size=6) for p in prompts],
+    )
     return tmp_path
 
 
@@ -66,8 +70,24 @@ def test_gap(data):
 def test_probe(data):
     for split, clips in (("train", [0, 1, 4, 5]), ("valid", [2, 6]), ("test", [3, 7])):
         (data / split).write_text("".join(f"clip{i}\n" for i in clips))
-    score(data, "probe", "--emb_dir", data / "emb", "--feature_name", "audio_projection", "--labels", data / "labels",
-          "--train_ids", data / "train", "--valid_ids", data / "valid", "--test_ids", data / "test", "--patience", "2")
+    score(
+        data,
+        "probe",
+        "--emb_dir",
+        data / "emb",
+        "--feature_name",
+        "audio_projection",
+        "--labels",
+        data / "labels",
+        "--train_ids",
+        data / "train",
+        "--valid_ids",
+        data / "valid",
+        "--test_ids",
+        data / "test",
+        "--patience",
+        "2",
+    )
     result = json.loads((data / "out.json").read_text())
     assert 0 <= result["test"]["accuracy"] <= 100 and result["epochs"] >= result["best_epoch"] >= 1
 

@@ -15,11 +15,18 @@ def data_options(corpus: Path, bpe, data_type: str = "sound", train_wav_scp: Opt
     """Tokenizer and data options for the corpus's train and valid sets (another training wav.scp if given)."""
     bpemodel, token_list = bpe
     return [
-        "--token_list", token_list, "--bpemodel", bpemodel,
-        "--train_data_path_and_name_and_type", f"{train_wav_scp or corpus / 'train/wav.scp'},speech,{data_type}",
-        "--train_data_path_and_name_and_type", f"{corpus}/train/text,text,text",
-        "--valid_data_path_and_name_and_type", f"{corpus}/valid/wav.scp,speech,{data_type}",
-        "--valid_data_path_and_name_and_type", f"{corpus}/valid/text,text,text",
+        "--token_list",
+        token_list,
+        "--bpemodel",
+        bpemodel,
+        "--train_data_path_and_name_and_type",
+        f"{train_wav_scp or corpus / 'train/wav.scp'},speech,{data_type}",
+        "--train_data_path_and_name_and_type",
+        f"{corpus}/train/text,text,text",
+        "--valid_data_path_and_name_and_type",
+        f"{corpus}/valid/wav.scp,speech,{data_type}",
+        "--valid_data_path_and_name_and_type",
+        f"{corpus}/valid/text,text,text",
     ]
 
 
@@ -27,9 +34,21 @@ def data_options(corpus: Path, bpe, data_type: str = "sound", train_wav_scp: Opt
 def stats_dir(corpus, bpe, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stats")
     run_module(
-        TRAIN, "--collect_stats", "true", "--config", TINY_CONF / "train_slap_tiny.yaml", "--normalize", "none",
-        *data_options(corpus, bpe), "--train_shape_file", f"{corpus}/train/utt2dur",
-        "--valid_shape_file", f"{corpus}/valid/utt2dur", "--output_dir", out, cwd=out,
+        TRAIN,
+        "--collect_stats",
+        "true",
+        "--config",
+        TINY_CONF / "train_slap_tiny.yaml",
+        "--normalize",
+        "none",
+        *data_options(corpus, bpe),
+        "--train_shape_file",
+        f"{corpus}/train/utt2dur",
+        "--valid_shape_file",
+        f"{corpus}/valid/utt2dur",
+        "--output_dir",
+        out,
+        cwd=out,
     )
     return out
 
@@ -56,10 +75,19 @@ def test_collect_stats_writes_shapes_and_feature_statistics(stats_dir, corpus):
 def test_train_average_and_resume(model, corpus, bpe, stats_dir, tmp_path):
     exp = tmp_path / "exp"
     common = [
-        "--config", TINY_CONF / f"train_{model}_tiny.yaml", *data_options(corpus, bpe),
-        "--normalize_conf", f"stats_file={stats_dir}/train/feats_stats.npz",
-        "--train_shape_file", f"{stats_dir}/train/speech_shape", "--valid_shape_file", f"{stats_dir}/valid/speech_shape",
-        "--output_dir", exp, "--keep_nbest_models", "2",
+        "--config",
+        TINY_CONF / f"train_{model}_tiny.yaml",
+        *data_options(corpus, bpe),
+        "--normalize_conf",
+        f"stats_file={stats_dir}/train/feats_stats.npz",
+        "--train_shape_file",
+        f"{stats_dir}/train/speech_shape",
+        "--valid_shape_file",
+        f"{stats_dir}/valid/speech_shape",
+        "--output_dir",
+        exp,
+        "--keep_nbest_models",
+        "2",
     ]
     run_module(TRAIN, *common, "--max_epoch", "2", cwd=tmp_path)
     for name in ("1epoch.pth", "2epoch.pth", "checkpoint.pth", "config.yaml"):
@@ -105,10 +133,23 @@ def test_training_skips_a_missing_and_a_truncated_file_naming_and_counting_them(
     (data / "wav.scp").write_text("".join(f"{uid} {path}\n" for uid, path in paths.items()))
     (data / "utt2num_samples").write_text("".join(f"{uid} {n}\n" for uid, n in num_samples.items()))
     proc = run_module(
-        TRAIN, "--config", TINY_CONF / "train_slap_tiny.yaml", "--normalize", "none",
+        TRAIN,
+        "--config",
+        TINY_CONF / "train_slap_tiny.yaml",
+        "--normalize",
+        "none",
         *data_options(corpus, bpe, "lazy_sound", data / "wav.scp"),
-        "--train_shape_file", f"{corpus}/train/utt2dur", "--valid_shape_file", f"{corpus}/valid/utt2dur",
-        "--num_workers", "2", "--max_epoch", "1", "--output_dir", tmp_path / "exp", cwd=tmp_path,
+        "--train_shape_file",
+        f"{corpus}/train/utt2dur",
+        "--valid_shape_file",
+        f"{corpus}/valid/utt2dur",
+        "--num_workers",
+        "2",
+        "--max_epoch",
+        "1",
+        "--output_dir",
+        tmp_path / "exp",
+        cwd=tmp_path,
     )
     log = proc.stderr
     assert (tmp_path / "exp" / "1epoch.pth").exists()

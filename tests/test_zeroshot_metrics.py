@@ -6,13 +6,16 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from espnet2_slap.metrics.cosine import cosine_scores
 from espnet2_slap.metrics.zeroshot import (
-    PROMPTS, mean_average_recall, per_class_auc_map, zeroshot_metrics,
+    PROMPTS,
+    mean_average_recall,
+    per_class_auc_map,
+    zeroshot_metrics,
 )
 
 
 def test_class_scores_are_cosines():
     scores = cosine_scores(np.array([[3.0, 0.0]]), np.array([[0.0, 5.0], [2.0, 2.0]]))
-    np.testing.assert_allclose(scores, [[0.0, 2 ** -0.5]])
+    np.testing.assert_allclose(scores, [[0.0, 2**-0.5]])
 
 
 def test_accuracy_by_hand_and_best_prompt():
@@ -77,8 +80,7 @@ def test_multilabel_zeroshot_selects_by_map():
     classes = rng.normal(size=(5, 8))
     targets = (rng.random((40, 5)) < 0.4).astype(int)
     audio = targets @ classes + 0.1 * rng.normal(size=(40, 8))
-    result = zeroshot_metrics(audio, {"{}": classes, "A {} track": rng.normal(size=(5, 8))}, targets,
-                              multi_label=True)
+    result = zeroshot_metrics(audio, {"{}": classes, "A {} track": rng.normal(size=(5, 8))}, targets, multi_label=True)
     assert result["select"] == "mAP" and result["best_prompt"] == "{}"
     assert set(result["best"]) == {"ROC-AUC", "mAP", "skipped_classes", "mAR", "skipped_clips"}
 

@@ -38,8 +38,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("out_dir", type=Path, help="Output directory (dump/raw/<set>)")
     parser.add_argument("--fs", type=int, required=True, help="Output sampling rate in Hz")
     parser.add_argument("--audio_format", default="flac", choices=["flac", "wav", "ark"])
-    parser.add_argument("--subtype", default="PCM_16", choices=["PCM_16", "FLOAT"],
-                        help="Sample format; FLOAT (32-bit float) only with --audio_format wav")
+    parser.add_argument(
+        "--subtype",
+        default="PCM_16",
+        choices=["PCM_16", "FLOAT"],
+        help="Sample format; FLOAT (32-bit float) only with --audio_format wav",
+    )
     parser.add_argument("--segments", type=Path, help="Kaldi segments: '<seg-id> <rec-id> <start-s> <end-s>'")
     parser.add_argument("--job", type=int, help="Which part to do, 1..nj (with --nj)")
     parser.add_argument("--nj", type=int, help="Number of parts (with --job)")
@@ -60,7 +64,14 @@ def main(cmd=None):
     if args.subtype == "FLOAT" and args.audio_format != "wav":
         parser.error(f"--subtype FLOAT needs --audio_format wav, not {args.audio_format}")
     summary = format_audio(
-        args.wav_scp, args.out_dir, args.fs, args.audio_format, args.subtype, args.segments, args.job, args.nj,
+        args.wav_scp,
+        args.out_dir,
+        args.fs,
+        args.audio_format,
+        args.subtype,
+        args.segments,
+        args.job,
+        args.nj,
         args.strict,
     )
     if summary.total and not summary.written + summary.reused:

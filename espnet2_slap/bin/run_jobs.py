@@ -14,8 +14,9 @@ Options come before the job range, each as --name value (or --name=value; dashes
 --gpu, --mem, --num_threads, --time, --num_nodes and any other --name value are queue options: the cluster
 back-ends turn them into submit options with --config (Kaldi/ESPnet format, see egs/TEMPLATE/slap1/conf/slurm.conf);
 local and ssh ignore them, and refuse --num_nodes above 1. A job on several nodes is one submission whose
-command starts the processes on every node (srun, mpirun), as ESPnet's launcher (espnet2.bin.launch) does it. Cluster jobs report their exit status through done-marker files in <logdir>/q/, where
-their scripts and the scheduler's own output also go. Exits 1 when any job fails, naming the failed logs.
+command starts the processes on every node (srun, mpirun), as ESPnet's launcher (espnet2.bin.launch) does it.
+Cluster jobs report their exit status through done-marker files in <logdir>/q/, where their scripts and the
+scheduler's own output also go. Exits 1 when any job fails, naming the failed logs.
 """
 
 import argparse
@@ -24,8 +25,17 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from espnet2_slap.utils.job_runner import (
-    BACKENDS, SCHEDULERS, Backend, JobRunnerError, LocalBackend, QueueConfig, SshBackend, failure_report,
-    make_tasks, read_hosts, run_tasks,
+    BACKENDS,
+    SCHEDULERS,
+    Backend,
+    JobRunnerError,
+    LocalBackend,
+    QueueConfig,
+    SshBackend,
+    failure_report,
+    make_tasks,
+    read_hosts,
+    run_tasks,
 )
 
 QUEUE_OPTIONS = ("gpu", "mem", "num_threads", "time", "num_nodes")
@@ -33,17 +43,29 @@ QUEUE_OPTIONS = ("gpu", "mem", "num_threads", "time", "num_nodes")
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
         usage="%(prog)s [options] [JOB=1:N] <log file> <command> [args...]",
     )
     parser.add_argument("--backend", default="local", choices=BACKENDS)
     parser.add_argument("--config", type=Path, help="Queue config of slurm/sge/pbs (required for them)")
-    parser.add_argument("--max_jobs_run", "--max-jobs-run", type=int, default=0,
-                        help="Jobs running (or queued) at once, 0: all")
-    parser.add_argument("--poll_interval", "--poll-interval", type=float,
-                        help="Seconds between looks at running jobs (default 0.1 here, 10 on a cluster)")
-    parser.add_argument("--check_interval", "--check-interval", type=float, default=120.0,
-                        help="Seconds between asking the scheduler whether an unfinished job still exists")
+    parser.add_argument(
+        "--max_jobs_run", "--max-jobs-run", type=int, default=0, help="Jobs running (or queued) at once, 0: all"
+    )
+    parser.add_argument(
+        "--poll_interval",
+        "--poll-interval",
+        type=float,
+        help="Seconds between looks at running jobs (default 0.1 here, 10 on a cluster)",
+    )
+    parser.add_argument(
+        "--check_interval",
+        "--check-interval",
+        type=float,
+        default=120.0,
+        help="Seconds between asking the scheduler whether an unfinished job still exists",
+    )
     parser.add_argument("--hosts", type=Path, help="ssh back-end: host names, one a line")
     for name in QUEUE_OPTIONS:
         parser.add_argument(f"--{name}", f"--{name.replace('_', '-')}", help="Queue option")
@@ -73,8 +95,10 @@ def split_options(argv: List[str]) -> Tuple[List[str], List[str]]:
 def make_backend(args: argparse.Namespace, queue_options: Dict[str, str]) -> Backend:
     cwd, threads = Path.cwd(), int(queue_options.get("num_threads", 1))
     if args.backend in ("local", "ssh") and int(queue_options.get("num_nodes", 1)) > 1:
-        raise JobRunnerError(f"--num_nodes {queue_options['num_nodes']}: the {args.backend} back-end runs each job "
-                             "on one machine; jobs on several nodes need slurm, sge or pbs")
+        raise JobRunnerError(
+            f"--num_nodes {queue_options['num_nodes']}: the {args.backend} back-end runs each job "
+            "on one machine; jobs on several nodes need slurm, sge or pbs"
+        )
     if args.backend == "local":
         return LocalBackend(cwd, threads)
     if args.backend == "ssh":

@@ -108,14 +108,18 @@ def main(cmd=None):
         ids = list(scp)
         inputs = [read_wav_scp_entry(uid, scp[uid], model.sample_rate) for uid in ids]
         write_embeddings(
-            args.output_dir, "audio", ids,
+            args.output_dir,
+            "audio",
+            ids,
             embed_in_chunks("audio", ids, inputs, model.embed_audio, chunk_dir, args.chunk_size),
         )
     if "text" in args.modalities:
         items = caption_items(args.data_dir / "text", model.preprocessor)
         ids = [caption_id for caption_id, _, _ in items]
         write_embeddings(
-            args.output_dir, "text", ids,
+            args.output_dir,
+            "text",
+            ids,
             embed_in_chunks("text", ids, [c for _, _, c in items], model.embed_text, chunk_dir, args.chunk_size),
         )
         (args.output_dir / "text2audio").write_text("".join(f"{c} {a}\n" for c, a, _ in items), encoding="utf-8")

@@ -55,23 +55,42 @@ def score_zero_shot(model: AudioTextModel, embed_dir: Path, label_file: Path, ki
 def markdown(results: Dict, exp: Path, model_file: str) -> str:
     lines = [f"# RESULTS: {exp}", "", f"Model: `{exp / model_file}`", ""]
     for dset, res in results.items():
-        lines += [f"## {dset}", "", "### Retrieval (%; MdNR/MNR: normalised ranks, lower is better)", "",
-                  "| embedding | direction | R@1 | R@5 | R@10 | MdNR | MNR |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {dset}",
+            "",
+            "### Retrieval (%; MdNR/MNR: normalised ranks, lower is better)",
+            "",
+            "| embedding | direction | R@1 | R@5 | R@10 | MdNR | MNR |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for kind, by_dir in res["retrieval"].items():
             for direction, m in by_dir.items():
-                lines.append(f"| {kind} | {direction} | " + " | ".join(
-                    f"{m[k]:.2f}" for k in ("R@1", "R@5", "R@10", "MdNR", "MNR")) + " |")
+                lines.append(
+                    f"| {kind} | {direction} | "
+                    + " | ".join(f"{m[k]:.2f}" for k in ("R@1", "R@5", "R@10", "MdNR", "MNR"))
+                    + " |"
+                )
         if res["zero_shot"]:
-            lines += ["", "### Zero-shot classification (accuracy %, best of the paper's prompts)", "",
-                      "| labels | classes | chance | accuracy | best prompt |", "| --- | --- | --- | --- | --- |"]
+            lines += [
+                "",
+                "### Zero-shot classification (accuracy %, best of the paper's prompts)",
+                "",
+                "| labels | classes | chance | accuracy | best prompt |",
+                "| --- | --- | --- | --- | --- |",
+            ]
             for name, z in res["zero_shot"].items():
                 n = len(z["classes"])
                 lines.append(f"| {name} | {n} | {100 / n:.1f} | {z['best']['accuracy']:.2f} | `{z['best_prompt']}` |")
         gap = res["modality_gap"]
-        lines += ["", "### Modality gap (projections)", "",
-                  f"- linear separability: {gap['separability']:.1f} % (50 % = no gap)",
-                  f"- centroid distance: {gap['centroid_distance']:.3f}",
-                  f"- UMAP: `{gap['umap']}`", ""]
+        lines += [
+            "",
+            "### Modality gap (projections)",
+            "",
+            f"- linear separability: {gap['separability']:.1f} % (50 % = no gap)",
+            f"- centroid distance: {gap['centroid_distance']:.3f}",
+            f"- UMAP: `{gap['umap']}`",
+            "",
+        ]
     return "\n".join(lines)
 
 

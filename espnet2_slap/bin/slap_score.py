@@ -92,8 +92,9 @@ def class_list(labels: Path, classes: Optional[Path]) -> List[str]:
     return sorted({label for _, _, fields in read_kaldi(labels, min_fields=1) for label in fields})
 
 
-def label_targets(path: Path, classes: List[str], audio_ids: List[str], multi_label: bool
-                  ) -> Tuple[np.ndarray, np.ndarray]:
+def label_targets(
+    path: Path, classes: List[str], audio_ids: List[str], multi_label: bool
+) -> Tuple[np.ndarray, np.ndarray]:
     """-> (embedding rows (M,), targets: (M,) class indices, or (M, C) {0,1} with ``multi_label``, where a line
     with the id alone is a clip with no positive label)."""
     audio_row, class_index = row_of(audio_ids), {c: i for i, c in enumerate(classes)}
@@ -108,8 +109,9 @@ def label_targets(path: Path, classes: List[str], audio_ids: List[str], multi_la
     return np.array(rows), np.array(targets)
 
 
-def known_mask(path: Optional[Path], classes: List[str], audio_ids: List[str], rows: np.ndarray
-               ) -> Optional[np.ndarray]:
+def known_mask(
+    path: Optional[Path], classes: List[str], audio_ids: List[str], rows: np.ndarray
+) -> Optional[np.ndarray]:
     """(M, C) known labels of the labelled rows, or None without --known (all known)."""
     if path is None:
         return None
@@ -217,8 +219,9 @@ def get_parser() -> argparse.ArgumentParser:
         "probe": (score_probe, "MLP probe (512 hidden, early stopping) on frozen features"),
     }
     for name, (func, help_text) in commands.items():
-        p = sub.add_parser(name, help=help_text, description=help_text,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        )
         p.set_defaults(func=func)
         p.add_argument("--emb_dir", type=Path, required=True, help="directory of <name>.npy / <name>.ids")
         p.add_argument("--out_json", type=Path, required=True)
@@ -236,8 +239,9 @@ def get_parser() -> argparse.ArgumentParser:
             p.add_argument("--seed", type=int, default=0)
     sub.choices["retrieval"].add_argument("--text2audio", type=Path, help="'<text_id> <audio_id>' lines")
     sub.choices["retrieval"].add_argument("--block_size", type=int, default=256, help="queries per score block")
-    sub.choices["zeroshot"].add_argument("--prompt_dir", type=Path, required=True,
-                                         help="embedding dir with ids '<prompt_index>:<class>'")
+    sub.choices["zeroshot"].add_argument(
+        "--prompt_dir", type=Path, required=True, help="embedding dir with ids '<prompt_index>:<class>'"
+    )
     sub.choices["zeroshot"].add_argument("--prompt_name", default="text_projection")
     sub.choices["zeroshot"].add_argument("--select", help="metric picking the best prompt (default: accuracy or mAP)")
     sub.choices["gap"].add_argument("--png", type=Path, help="where the UMAP picture goes (none when not given)")

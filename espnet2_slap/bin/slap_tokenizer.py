@@ -18,7 +18,10 @@ from espnet2_slap.utils.captions import CAPTION_DELIMITER
 
 
 def train_sentencepiece(
-    text_file: Path, out_dir: Path, vocab_size: int, model_type: str = "unigram",
+    text_file: Path,
+    out_dir: Path,
+    vocab_size: int,
+    model_type: str = "unigram",
     delimiter: str = CAPTION_DELIMITER,
 ) -> Tuple[Path, Path]:
     """-> (out_dir/bpe.model, out_dir/tokens.txt)."""
@@ -36,8 +39,13 @@ def train_sentencepiece(
                 g.write(caption.strip() + "\n")
                 num += 1
     spm.SentencePieceTrainer.train(
-        input=str(captions), model_prefix=str(out_dir / "bpe"), vocab_size=vocab_size,
-        model_type=model_type, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2,
+        input=str(captions),
+        model_prefix=str(out_dir / "bpe"),
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        minloglevel=2,
     )
     sp = spm.SentencePieceProcessor(model_file=str(out_dir / "bpe.model"))
     token_list = out_dir / "tokens.txt"
@@ -63,7 +71,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("text", type=Path, nargs="?", help="Kaldi text file: '<utt-id> caption [||| caption ...]'")
     parser.add_argument("out_dir", type=Path, help="Where bpe.model and tokens.txt go")
-    parser.add_argument("--vocab_size", type=int, default=500, help="Upper bound: fewer pieces when the captions have fewer")
+    parser.add_argument(
+        "--vocab_size", type=int, default=500, help="Upper bound: fewer pieces when the captions have fewer"
+    )
     parser.add_argument("--model_type", default="unigram", choices=["unigram", "bpe", "char", "word"])
     parser.add_argument("--caption_delimiter", default=CAPTION_DELIMITER)
     parser.add_argument("--hugging_face", type=Path, help="Export the vocabulary of this tokenizer dir instead")

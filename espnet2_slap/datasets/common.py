@@ -38,8 +38,15 @@ logger = logging.getLogger(__name__)
 
 SKIPPED, REPAIRED, KEPT = "skipped", "repaired", "kept"
 LOGGED_PER_CATEGORY = 10  # problems of one category logged one by one; the rest only in the problems file
-SPLIT_NAMES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "dev": "valid",
-               "test": "test", "eval": "test"}
+SPLIT_NAMES = {
+    "train": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "dev": "valid",
+    "test": "test",
+    "eval": "test",
+}
 SHELL_METACHARACTERS = set("`$\\!;&|<>*?(){}[]#~")
 
 
@@ -84,8 +91,13 @@ class Report:
         with open(path, "w", encoding="utf-8") as f:
             f.write("where\tid\taction\tcategory\tdetail\n")
             for p in self.problems:
-                f.write("\t".join(s.replace("\t", " ").replace("\n", " ")
-                                  for s in (p.where, p.uid, p.action, p.category, p.detail)) + "\n")
+                f.write(
+                    "\t".join(
+                        s.replace("\t", " ").replace("\n", " ")
+                        for s in (p.where, p.uid, p.action, p.category, p.detail)
+                    )
+                    + "\n"
+                )
         for action in (SKIPPED, REPAIRED, KEPT):
             counts = self.counts(action)
             if counts:
@@ -110,13 +122,16 @@ def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise PrepError(f"{path}:{line}: not {encoding} text ({e.reason} at byte {e.start}); "
-                        "convert the file, or give its encoding with --encoding") from None
+        raise PrepError(
+            f"{path}:{line}: not {encoding} text ({e.reason} at byte {e.start}); "
+            "convert the file, or give its encoding with --encoding"
+        ) from None
 
 
 @typechecked
-def read_csv_rows(path: Path, required: Sequence[str], report: Report, delimiter: str = ",",
-                  encoding: str = "utf-8-sig") -> Iterator[Row]:
+def read_csv_rows(
+    path: Path, required: Sequence[str], report: Report, delimiter: str = ",", encoding: str = "utf-8-sig"
+) -> Iterator[Row]:
     """Rows of a CSV (or TSV) with a header as dicts; the ``required`` columns must be in the header. A row with
     another number of fields than the header (e.g. a quote never closed) is reported and skipped."""
     reader = csv.reader(io.StringIO(read_text(path, encoding), newline=""), delimiter=delimiter, strict=True)
@@ -146,15 +161,19 @@ def read_csv_rows(path: Path, required: Sequence[str], report: Report, delimiter
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # a blank line
         if len(fields) != len(header):
-            report.skip(where, "", "malformed row", f"{len(fields)} fields, the header has {len(header)}"
-                        + (" (a quote never closed?)" if first != last else ""))
+            report.skip(
+                where,
+                "",
+                "malformed row",
+                f"{len(fields)} fields, the header has {len(header)}"
+                + (" (a quote never closed?)" if first != last else ""),
+            )
             continue
         yield Row(where, dict(zip(header, fields)))
 
 
 @typechecked
-def read_jsonl_rows(path: Path, required: Sequence[str], report: Report,
-                    encoding: str = "utf-8-sig") -> Iterator[Row]:
+def read_jsonl_rows(path: Path, required: Sequence[str], report: Report, encoding: str = "utf-8-sig") -> Iterator[Row]:
     """One JSON object per line; a line that is not one, or lacks a ``required`` key, is reported and skipped."""
     for lineno, line in enumerate(read_text(path, encoding).splitlines(), 1):
         if not line.strip():
@@ -258,8 +277,7 @@ def safe_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
-def audio_problem(path: Path, min_seconds: float, segment: Optional[Tuple[float, float]]
-                  ) -> Optional[Tuple[str, str]]:
+def audio_problem(path: Path, min_seconds: float, segment: Optional[Tuple[float, float]]) -> Optional[Tuple[str, str]]:
     """(category, detail) of why an audio file cannot be used (None when it can): missing, empty, unreadable,
     shorter than ``min_seconds``, or not covering ``segment`` [start, end) s. Reads the header only."""
     if not path.is_file():
@@ -303,8 +321,16 @@ class DataDirWriter:
         self.classes: Dict[str, List[str]] = {}
 
     @typechecked
-    def add(self, dset: str, uid: str, audio: Path, where: str, captions: Sequence[str],
-            labels: Optional[Dict[str, str]] = None, segment: Optional[Tuple[float, float]] = None) -> bool:
+    def add(
+        self,
+        dset: str,
+        uid: str,
+        audio: Path,
+        where: str,
+        captions: Sequence[str],
+        labels: Optional[Dict[str, str]] = None,
+        segment: Optional[Tuple[float, float]] = None,
+    ) -> bool:
         """Check and keep one utterance; False (and a reported problem) when it is skipped. ``labels``:
         {file name: value} written as ``<uid> <value>`` lines (e.g. {"utt2genre": "blues"}); ``segment``:
         [start, end) s of the audio file, which becomes a recording of ``segments``."""
@@ -392,17 +418,28 @@ def prep_parser(doc: str) -> argparse.ArgumentParser:
     --check_audio, --min_seconds, --encoding."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", type=Path, default=Path("data"), help="Where the data dirs <set>/ go")
-    parser.add_argument("--check_audio", type=parse_bool, default=True,
-                        help="Open every audio file's header (missing, empty, unreadable, too short files are "
-                             "reported with their metadata line and skipped); stage 2 checks them anyway")
-    parser.add_argument("--min_seconds", type=float, default=0.0,
-                        help="Skip clips shorter than this (use the training crop, preprocessor_conf crop_seconds)")
+    parser.add_argument(
+        "--check_audio",
+        type=parse_bool,
+        default=True,
+        help="Open every audio file's header (missing, empty, unreadable, too short files are "
+        "reported with their metadata line and skipped); stage 2 checks them anyway",
+    )
+    parser.add_argument(
+        "--min_seconds",
+        type=float,
+        default=0.0,
+        help="Skip clips shorter than this (use the training crop, preprocessor_conf crop_seconds)",
+    )
     parser.add_argument("--encoding", default="utf-8-sig", help="Text encoding of the metadata files")
     return parser
 
 
-def run_main(prepare: Callable[[argparse.Namespace], Dict[str, int]], parser: argparse.ArgumentParser,
-             cmd: Optional[Sequence[str]] = None) -> Dict[str, int]:
+def run_main(
+    prepare: Callable[[argparse.Namespace], Dict[str, int]],
+    parser: argparse.ArgumentParser,
+    cmd: Optional[Sequence[str]] = None,
+) -> Dict[str, int]:
     """Parse, log, run ``prepare(args)``; a PrepError exits 1 with its message."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = parser.parse_args(cmd)

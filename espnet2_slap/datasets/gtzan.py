@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torchaudio.datasets.gtzan as torchaudio_gtzan
 
-from espnet2_slap.datasets.common import DataDirWriter, PrepError, Report, read_text, prep_parser, run_main
+from espnet2_slap.datasets.common import DataDirWriter, PrepError, Report, prep_parser, read_text, run_main
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 ENTRY = re.compile(r"^(?P<genre>[a-z]+)/(?P<stem>(?P=genre)\.\d{5})(\.\w+)?$")
@@ -30,8 +30,12 @@ ENTRY = re.compile(r"^(?P<genre>[a-z]+)/(?P<stem>(?P=genre)\.\d{5})(\.\w+)?$")
 
 def genre_root(gtzan_dir: Path) -> Path:
     """The directory holding the 10 genre directories."""
-    for root in (gtzan_dir / "genres", gtzan_dir / "genres_original", gtzan_dir / "Data" / "genres_original",
-                 gtzan_dir):
+    for root in (
+        gtzan_dir / "genres",
+        gtzan_dir / "genres_original",
+        gtzan_dir / "Data" / "genres_original",
+        gtzan_dir,
+    ):
         if all((root / genre).is_dir() for genre in GENRES):
             return root
     raise PrepError(f"{gtzan_dir}: no genres/ (or genres_original/) with the directories {', '.join(GENRES)}")
@@ -72,20 +76,32 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
                 continue
             stem, genre = match["stem"], match["genre"]
             listed.add(stem)
-            writer.add(dset, stem, audio.get(stem, root / genre / f"{stem}.wav"), where, [f"{genre} music"],
-                       labels={"utt2genre": genre})
+            writer.add(
+                dset,
+                stem,
+                audio.get(stem, root / genre / f"{stem}.wav"),
+                where,
+                [f"{genre} music"],
+                labels={"utt2genre": genre},
+            )
     unlisted = sorted(set(audio) - listed)
     if unlisted:
-        report.add("kept", str(root), "", "clips in no split list (left out)",
-                   f"{len(unlisted)} clips, e.g. {', '.join(unlisted[:5])}")
+        report.add(
+            "kept",
+            str(root),
+            "",
+            "clips in no split list (left out)",
+            f"{len(unlisted)} clips, e.g. {', '.join(unlisted[:5])}",
+        )
     return writer.write(["train", "valid", "test"])
 
 
 def get_parser() -> argparse.ArgumentParser:
     parser = prep_parser(__doc__)
     parser.add_argument("--gtzan_dir", type=Path, required=True, help="The GTZAN directory (holding genres/)")
-    parser.add_argument("--split_dir", type=Path,
-                        help="Directory of train.txt, valid.txt, test.txt (default: the fault-filtered split)")
+    parser.add_argument(
+        "--split_dir", type=Path, help="Directory of train.txt, valid.txt, test.txt (default: the fault-filtered split)"
+    )
     return parser
 
 

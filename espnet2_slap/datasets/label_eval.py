@@ -32,8 +32,9 @@ from espnet2_slap.metrics.zeroshot import PROMPTS, zeroshot_metrics
 logger = logging.getLogger(__name__)
 
 
-def labelled_set(args: argparse.Namespace, dset: str, name: str, classes: List[str]
-                 ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+def labelled_set(
+    args: argparse.Namespace, dset: str, name: str, classes: List[str]
+) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
     """(features (N, D), targets, known mask (N, C) or None) of the labelled clips of one embedded set, read
     as ``slap_score`` reads them."""
     ids, features = load_embeddings(args.exp / "embed" / dset, name)
@@ -61,8 +62,12 @@ def probe(args: argparse.Namespace, classes: List[str]) -> Optional[Dict]:
     )
     net = MLPProbe(x_train.shape[1], len(classes), args.multi_label, seed=args.seed)
     net.fit(x_train, y_train, x_valid, y_valid, m_train, m_valid)
-    return {"sets": list(args.probe_sets), "test": net.evaluate(*test), "epochs": net.epochs_run,
-            "best_epoch": net.best_epoch}
+    return {
+        "sets": list(args.probe_sets),
+        "test": net.evaluate(*test),
+        "epochs": net.epochs_run,
+        "best_epoch": net.best_epoch,
+    }
 
 
 def cell(value) -> str:
@@ -70,15 +75,20 @@ def cell(value) -> str:
 
 
 def markdown(name: str, results: Dict) -> str:
-    lines = [f"## {name}: zero-shot ({results['test_set']}) and probe", "",
-             "| what | " + " | ".join(results["zero_shot"]["best"]) + " |",
-             "| --- |" + " --- |" * len(results["zero_shot"]["best"])]
+    lines = [
+        f"## {name}: zero-shot ({results['test_set']}) and probe",
+        "",
+        "| what | " + " | ".join(results["zero_shot"]["best"]) + " |",
+        "| --- |" + " --- |" * len(results["zero_shot"]["best"]),
+    ]
     best = results["zero_shot"]
-    lines.append(f"| zero-shot, best prompt `{best['best_prompt']}` | "
-                 + " | ".join(map(cell, best["best"].values())) + " |")
+    lines.append(
+        f"| zero-shot, best prompt `{best['best_prompt']}` | " + " | ".join(map(cell, best["best"].values())) + " |"
+    )
     if results["probe"] is not None:
-        lines.append("| MLP probe on representations | "
-                     + " | ".join(map(cell, results["probe"]["test"].values())) + " |")
+        lines.append(
+            "| MLP probe on representations | " + " | ".join(map(cell, results["probe"]["test"].values())) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -105,8 +115,12 @@ def main(cmd: Optional[Sequence[str]] = None) -> Dict:
     model = AudioTextModel.from_pretrained(args.exp / "config.yaml", args.model_file)
     test_dir = args.dumpdir / args.test_set
     classes = class_list(test_dir / args.labels, None if args.classes is None else test_dir / args.classes)
-    results = {"test_set": args.test_set, "classes": classes, "zero_shot": zero_shot(args, model, classes),
-               "probe": probe(args, classes)}
+    results = {
+        "test_set": args.test_set,
+        "classes": classes,
+        "zero_shot": zero_shot(args, model, classes),
+        "probe": probe(args, classes),
+    }
     (args.exp / f"label_eval_{args.labels}.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     with open(args.exp / "RESULTS.md", "a", encoding="utf-8") as f:
         f.write("\n" + markdown(args.labels, results))

@@ -21,14 +21,69 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet2_slap.datasets.common import (
-    DataDirWriter, PrepError, Report, Row, label_token, parse_bool, read_csv_rows, prep_parser, run_main,
+    DataDirWriter,
+    PrepError,
+    Report,
+    Row,
+    label_token,
+    parse_bool,
+    prep_parser,
+    read_csv_rows,
+    run_main,
 )
 
-TOP50 = ["guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-         "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing", "vocals",
-         "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop", "soft",
-         "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal",
-         "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral"]
+TOP50 = [
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
+]
 SPLIT_BY_DIRECTORY = {**{d: "train" for d in "0123456789ab"}, "c": "valid", **{d: "test" for d in "def"}}
 
 
@@ -66,8 +121,14 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
         if not positive and not args.keep_untagged:
             report.skip(row.where, clip, f"none of the {len(tags)} tags")
             continue
-        writer.add(dset, clip, args.audio_dir / path, row.where, [", ".join(positive) or "music"],
-                   labels={"utt2tags": " ".join(label_token(tag) for tag in positive)})
+        writer.add(
+            dset,
+            clip,
+            args.audio_dir / path,
+            row.where,
+            [", ".join(positive) or "music"],
+            labels={"utt2tags": " ".join(label_token(tag) for tag in positive)},
+        )
     return writer.write(["train", "valid", "test"])
 
 

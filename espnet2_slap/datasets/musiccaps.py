@@ -23,11 +23,27 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from espnet2_slap.datasets.common import (
-    DataDirWriter, PrepError, Report, parse_bool, read_csv_rows, prep_parser, run_main, stable_bucket,
+    DataDirWriter,
+    PrepError,
+    Report,
+    parse_bool,
+    prep_parser,
+    read_csv_rows,
+    run_main,
+    stable_bucket,
 )
 
-COLUMNS = ["ytid", "start_s", "end_s", "audioset_positive_labels", "aspect_list", "caption", "author_id",
-           "is_balanced_subset", "is_audioset_eval"]
+COLUMNS = [
+    "ytid",
+    "start_s",
+    "end_s",
+    "audioset_positive_labels",
+    "aspect_list",
+    "caption",
+    "author_id",
+    "is_balanced_subset",
+    "is_audioset_eval",
+]
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 logger = logging.getLogger(__name__)
 
@@ -64,8 +80,12 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
             continue
         if ytid not in audio:
             missing.append(ytid)
-            report.skip(row.where, ytid, "missing audio file",
-                        f"no {ytid}.{{{','.join(e[1:] for e in AUDIO_EXTENSIONS)}}} below {args.audio_dir}")
+            report.skip(
+                row.where,
+                ytid,
+                "missing audio file",
+                f"no {ytid}.{{{','.join(e[1:] for e in AUDIO_EXTENSIONS)}}} below {args.audio_dir}",
+            )
             continue
         segment = (start, end) if args.audio_kind == "videos" else None
         writer.add(dset, ytid, audio[ytid], row.where, [row.values["caption"]], segment=segment)
@@ -81,8 +101,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser = prep_parser(__doc__)
     parser.add_argument("--csv", type=Path, required=True, help="musiccaps-public.csv")
     parser.add_argument("--audio_dir", type=Path, required=True, help="Where the fetched audio files are")
-    parser.add_argument("--audio_kind", choices=["clips", "videos"], default="clips",
-                        help="Files hold the cut clips, or whole videos to cut at start_s/end_s")
+    parser.add_argument(
+        "--audio_kind",
+        choices=["clips", "videos"],
+        default="clips",
+        help="Files hold the cut clips, or whole videos to cut at start_s/end_s",
+    )
     parser.add_argument("--sets", nargs="+", default=["train", "valid", "test"], choices=["train", "valid", "test"])
     parser.add_argument("--valid_percent", type=int, default=5, help="Percent of the training clips held out")
     return parser

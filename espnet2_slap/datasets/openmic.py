@@ -23,12 +23,38 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from espnet2_slap.datasets.common import (
-    DataDirWriter, PrepError, Report, label_token, read_text, prep_parser, run_main, stable_bucket,
+    DataDirWriter,
+    PrepError,
+    Report,
+    label_token,
+    prep_parser,
+    read_text,
+    run_main,
+    stable_bucket,
 )
 
-INSTRUMENTS = ["accordion", "banjo", "bass", "cello", "clarinet", "cymbals", "drums", "flute", "guitar",
-               "mallet_percussion", "mandolin", "organ", "piano", "saxophone", "synthesizer", "trombone", "trumpet",
-               "ukulele", "violin", "voice"]
+INSTRUMENTS = [
+    "accordion",
+    "banjo",
+    "bass",
+    "cello",
+    "clarinet",
+    "cymbals",
+    "drums",
+    "flute",
+    "guitar",
+    "mallet_percussion",
+    "mandolin",
+    "organ",
+    "piano",
+    "saxophone",
+    "synthesizer",
+    "trombone",
+    "trumpet",
+    "ukulele",
+    "violin",
+    "voice",
+]
 
 
 def load_labels(npz: Path) -> Dict[str, np.ndarray]:
@@ -40,8 +66,10 @@ def load_labels(npz: Path) -> Dict[str, np.ndarray]:
         raise PrepError(f"{npz}: cannot read Y_true, Y_mask and sample_key: {e}") from None
     n = len(arrays["sample_key"])
     if arrays["Y_true"].shape != arrays["Y_mask"].shape or arrays["Y_true"].shape[0] != n:
-        raise PrepError(f"{npz}: Y_true {arrays['Y_true'].shape}, Y_mask {arrays['Y_mask'].shape} and "
-                        f"sample_key ({n},) do not match")
+        raise PrepError(
+            f"{npz}: Y_true {arrays['Y_true'].shape}, Y_mask {arrays['Y_mask'].shape} and "
+            f"sample_key ({n},) do not match"
+        )
     return arrays
 
 
@@ -90,10 +118,17 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
             positive = known & (labels["Y_true"][row[key]] >= args.threshold)
             names = [classes[c] for c in np.flatnonzero(positive)]
             dset = "test" if partition == "test" else "valid" if stable_bucket(key) < args.valid_percent else "train"
-            writer.add(dset, key, args.openmic_dir / "audio" / key[:3] / f"{key}.ogg", where,
-                       [", ".join(n.replace("_", " ") for n in names) or "music"],
-                       labels={"utt2instruments": " ".join(names),
-                               "utt2known": " ".join(classes[c] for c in np.flatnonzero(known))})
+            writer.add(
+                dset,
+                key,
+                args.openmic_dir / "audio" / key[:3] / f"{key}.ogg",
+                where,
+                [", ".join(n.replace("_", " ") for n in names) or "music"],
+                labels={
+                    "utt2instruments": " ".join(names),
+                    "utt2known": " ".join(classes[c] for c in np.flatnonzero(known)),
+                },
+            )
     unlisted = len(set(row) - partitioned)
     if unlisted:
         report.add("kept", str(npz), "", "clips in no partition (left out)", f"{unlisted} clips")

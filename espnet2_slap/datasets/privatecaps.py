@@ -23,8 +23,17 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet2_slap.datasets.common import (
-    DataDirWriter, PrepError, Report, Row, read_csv_rows, read_jsonl_rows, prep_parser, run_main, safe_id,
-    split_captions, split_name,
+    DataDirWriter,
+    PrepError,
+    Report,
+    Row,
+    prep_parser,
+    read_csv_rows,
+    read_jsonl_rows,
+    run_main,
+    safe_id,
+    split_captions,
+    split_name,
 )
 
 
@@ -74,10 +83,16 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
 def get_parser() -> argparse.ArgumentParser:
     parser = prep_parser(__doc__)
     parser.add_argument("--metadata", type=Path, required=True, help="CSV, TSV or JSONL file (see above)")
-    parser.add_argument("--audio_root", type=Path, help="Relative audio paths start here (default: the "
-                        "metadata file's directory)")
-    parser.add_argument("--sets", nargs="+", default=["train", "valid", "test"], choices=["train", "valid", "test"],
-                        help="Sets to write; each must get at least one track")
+    parser.add_argument(
+        "--audio_root", type=Path, help="Relative audio paths start here (default: the " "metadata file's directory)"
+    )
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        default=["train", "valid", "test"],
+        choices=["train", "valid", "test"],
+        help="Sets to write; each must get at least one track",
+    )
     return parser
 
 

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from espnet2_slap.datasets.common import (
-    DataDirWriter, Report, Row, clean_caption, parse_bool, read_csv_rows, prep_parser, run_main,
+    DataDirWriter,
+    Report,
+    Row,
+    clean_caption,
+    parse_bool,
+    prep_parser,
+    read_csv_rows,
+    run_main,
     stable_bucket,
 )
 
@@ -65,8 +72,12 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
             continue
         first = tracks.get(track, [row])[0]
         if v["path"].strip() != first.values["path"].strip():
-            report.skip(row.where, track, "conflicting path", f"{v['path']!r}, the track's row {first.where} has "
-                        f"{first.values['path']!r}")
+            report.skip(
+                row.where,
+                track,
+                "conflicting path",
+                f"{v['path']!r}, the track's row {first.where} has " f"{first.values['path']!r}",
+            )
             continue
         if not clean_caption(v["caption"])[0]:
             report.skip(row.where, track, "empty caption", f"caption_id {caption_id}")
@@ -76,8 +87,11 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
         first = rows[0].values
         where = rows[0].where + "".join(f",{r.where.rsplit(':', 1)[1]}" for r in rows[1:])
         writer.add(
-            track_set(first["artist_id"], track, args.train), track, track_audio(args.audio_dir, first["path"]),
-            where, [r.values["caption"] for r in rows],
+            track_set(first["artist_id"], track, args.train),
+            track,
+            track_audio(args.audio_dir, first["path"]),
+            where,
+            [r.values["caption"] for r in rows],
             labels={"utt2caption_ids": " ".join(r.values["caption_id"].strip() for r in rows)},
         )
     return writer.write(["train", "valid", "test"] if args.train else ["test"])
@@ -87,10 +101,18 @@ def get_parser() -> argparse.ArgumentParser:
     parser = prep_parser(__doc__)
     parser.add_argument("--csv", type=Path, required=True, help="song_describer.csv")
     parser.add_argument("--audio_dir", type=Path, required=True, help="The audio/ dir (00/ ... 99/ below it)")
-    parser.add_argument("--subset", choices=["valid", "all"], default="valid",
-                        help="Captions with is_valid_subset true, or all captions")
-    parser.add_argument("--train", type=parse_bool, default=False,
-                        help="Also write train and valid sets (tracks split by artist) to train on SDD")
+    parser.add_argument(
+        "--subset",
+        choices=["valid", "all"],
+        default="valid",
+        help="Captions with is_valid_subset true, or all captions",
+    )
+    parser.add_argument(
+        "--train",
+        type=parse_bool,
+        default=False,
+        help="Also write train and valid sets (tracks split by artist) to train on SDD",
+    )
     return parser
 
 

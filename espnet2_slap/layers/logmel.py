@@ -63,9 +63,7 @@ class LogMelFrontend(AbsFrontend):
             return torch.div(num_samples, self.hop_length, rounding_mode="floor") + 1
         return torch.div(num_samples - self.n_fft, self.hop_length, rounding_mode="floor") + 1
 
-    def forward(
-        self, input: torch.Tensor, input_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input: torch.Tensor, input_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(B, S), (B,) -> (B, T, n_mels), (B,). Always computed in float32, also under autocast."""
         if input.dim() != 2:
             raise ValueError(f"LogMelFrontend expects mono waveforms (B, S), got shape {tuple(input.shape)}")

@@ -19,8 +19,18 @@ class MLPProbe:
     """Fits ``MLP([dim, hidden, num_classes])`` on (N, dim) features; ``scores`` gives (N, num_classes) logits."""
 
     @typechecked
-    def __init__(self, dim: int, num_classes: int, multi_label: bool = False, hidden: int = 512, lr: float = 1e-3,
-                 batch_size: int = 64, max_epochs: int = 200, patience: int = 10, seed: int = 0):
+    def __init__(
+        self,
+        dim: int,
+        num_classes: int,
+        multi_label: bool = False,
+        hidden: int = 512,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        max_epochs: int = 200,
+        patience: int = 10,
+        seed: int = 0,
+    ):
         torch.manual_seed(seed)
         self.net = MLP([dim, hidden, num_classes])
         self.multi_label, self.lr, self.batch_size = multi_label, lr, batch_size
@@ -33,12 +43,21 @@ class MLPProbe:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none")
         return loss.mean() if known is None else (loss * known).sum() / known.sum().clamp_min(1)
 
-    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
-            mask_train: Optional[np.ndarray] = None, mask_valid: Optional[np.ndarray] = None) -> "MLPProbe":
+    def fit(
+        self,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_valid: np.ndarray,
+        y_valid: np.ndarray,
+        mask_train: Optional[np.ndarray] = None,
+        mask_valid: Optional[np.ndarray] = None,
+    ) -> "MLPProbe":
         """Adam on mini-batches; after each epoch the validation loss; stop after ``patience`` epochs without a
         new best and keep the best epoch's weights. y: (N,) class indices or (N, C) {0,1}; masks (N, C) known."""
-        tensors = [torch.as_tensor(np.asarray(a), dtype=torch.float32) if a is not None else None
-                   for a in (x_train, y_train, x_valid, y_valid, mask_train, mask_valid)]
+        tensors = [
+            torch.as_tensor(np.asarray(a), dtype=torch.float32) if a is not None else None
+            for a in (x_train, y_train, x_valid, y_valid, mask_train, mask_valid)
+        ]
         x_train, y_train, x_valid, y_valid, mask_train, mask_valid = tensors
         optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
         generator = torch.Generator().manual_seed(self.seed)

@@ -67,8 +67,10 @@ def retrieval_ranks(
     if text_audio.shape != (num_text,):
         raise ValueError(f"text_audio must have one entry per text ({num_text}), got shape {tuple(text_audio.shape)}")
     if text_audio.min() < 0 or text_audio.max() >= num_audio:
-        raise ValueError(f"text_audio values must be audio rows in [0, {num_audio}), got "
-                         f"[{text_audio.min().item()}, {text_audio.max().item()}]")
+        raise ValueError(
+            f"text_audio values must be audio rows in [0, {num_audio}), got "
+            f"[{text_audio.min().item()}, {text_audio.max().item()}]"
+        )
     captions = _captions_per_audio(text_audio, num_audio)
     text_scale = text.norm(dim=1).clamp_min(1e-12).reciprocal()  # (T,): cosine = normalised audio . text * scale
 
@@ -101,7 +103,7 @@ def retrieval_ranks(
         # T->A: clips of this block scoring >= each text's own clip, less the own clip itself
         torch.ge(scores, own_score, out=hits)
         t2a_above += (ones_block[:, : a1 - a0] @ hits).squeeze(0).long()
-        own = texts_by_audio[first_text[b]:first_text[b + 1]]
+        own = texts_by_audio[first_text[b] : first_text[b + 1]]
         t2a_above[own] -= hits[text_audio[own] - a0, own].long()
     return a2t_above + 1, t2a_above + 1
 

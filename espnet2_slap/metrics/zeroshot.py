@@ -44,12 +44,14 @@ def per_class_auc_map(scores: np.ndarray, targets: np.ndarray, mask: Optional[np
         aps.append(average_precision_score(y, s))
     if not aucs:
         raise ValueError("no class has both a positive and a negative (known) label: ROC-AUC and mAP undefined")
-    return {"ROC-AUC": 100.0 * float(np.mean(aucs)), "mAP": 100.0 * float(np.mean(aps)),
-            "skipped_classes": targets.shape[1] - len(aucs)}
+    return {
+        "ROC-AUC": 100.0 * float(np.mean(aucs)),
+        "mAP": 100.0 * float(np.mean(aps)),
+        "skipped_classes": targets.shape[1] - len(aucs),
+    }
 
 
-def mean_average_recall(scores: np.ndarray, targets: np.ndarray, mask: Optional[np.ndarray] = None
-                        ) -> Dict[str, float]:
+def mean_average_recall(scores: np.ndarray, targets: np.ndarray, mask: Optional[np.ndarray] = None) -> Dict[str, float]:
     """(N, C) scores and {0,1} targets -> mAR: per clip, known tags sorted by score (ties in class order),
     mean over k = 1..T of recall@k (positives in the top k / positives), then the mean over clips.
     Clips with no known positive tag are skipped and counted in "skipped_clips"."""
@@ -66,8 +68,7 @@ def mean_average_recall(scores: np.ndarray, targets: np.ndarray, mask: Optional[
     return {"mAR": 100.0 * float(np.mean(recall_area)), "skipped_clips": int((~kept).sum())}
 
 
-def multilabel_metrics(scores: np.ndarray, targets: np.ndarray, mask: Optional[np.ndarray] = None
-                       ) -> Dict[str, float]:
+def multilabel_metrics(scores: np.ndarray, targets: np.ndarray, mask: Optional[np.ndarray] = None) -> Dict[str, float]:
     """ROC-AUC, mAP (macro) and mAR of (N, C) scores against {0,1} targets, with skip counts."""
     return {**per_class_auc_map(scores, targets, mask), **mean_average_recall(scores, targets, mask)}
 

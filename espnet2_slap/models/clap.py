@@ -34,8 +34,14 @@ class CLAPModel(TwoTowerModel):
         max_logit_scale: float = 100.0,
     ):
         super().__init__(
-            frontend, specaug, normalize, audio_encoder, text_encoder,
-            projection_dim, projector_hidden, projector_batchnorm,
+            frontend,
+            specaug,
+            normalize,
+            audio_encoder,
+            text_encoder,
+            projection_dim,
+            projector_hidden,
+            projector_batchnorm,
         )
         if not 1.0 / max_logit_scale <= init_temperature <= 1.0:
             raise ValueError(f"init_temperature must lie in [1/max_logit_scale, 1], got {init_temperature}")

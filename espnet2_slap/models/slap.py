@@ -49,8 +49,14 @@ class SLAPModel(TwoTowerModel):
         tau_total_steps: Optional[int] = None,
     ):
         super().__init__(
-            frontend, specaug, normalize, audio_encoder, text_encoder,
-            projection_dim, projector_hidden, projector_batchnorm,
+            frontend,
+            specaug,
+            normalize,
+            audio_encoder,
+            text_encoder,
+            projection_dim,
+            projector_hidden,
+            projector_batchnorm,
         )
         if not 0.0 <= lambda_inter <= 1.0:
             raise ValueError(f"lambda_inter must lie in [0, 1], got {lambda_inter}")

@@ -69,9 +69,7 @@ class TwoTowerModel(AbsESPnetModel):
         self.audio_predictor: Optional[torch.nn.Module] = None
         self.text_predictor: Optional[torch.nn.Module] = None
 
-    def extract_feats(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def extract_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(B, S), (B,) -> audio encoder input (B, T, F), (B,); SpecAug only in training mode."""
         feats, feats_lengths = self.frontend(speech, speech_lengths)
         if self.specaug is not None and self.training:
@@ -118,9 +116,7 @@ class TwoTowerModel(AbsESPnetModel):
             )
         return force_gatherable((loss, stats, batch_size), loss.device)
 
-    def collect_feats(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
-    ) -> Dict[str, torch.Tensor]:
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         """Front-end features for ``--collect_stats`` (global_mvn statistics): before SpecAug and normalize."""
         feats, feats_lengths = self.frontend(speech, speech_lengths)
         return {"feats": feats, "feats_lengths": feats_lengths}

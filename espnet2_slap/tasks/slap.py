@@ -151,7 +151,9 @@ class SLAPTask(AbsTask):
     def main_worker(cls, args: argparse.Namespace):
         super().main_worker(args)
         if args.collect_stats:
-            logging.info(f"statistics collected; utterances skipped for a bad audio file: {skipped_summary() or 'none'}")
+            logging.info(
+                f"statistics collected; utterances skipped for a bad audio file: {skipped_summary() or 'none'}"
+            )
 
     @classmethod
     def sample_rate(cls, args: argparse.Namespace) -> int:

@@ -46,7 +46,8 @@ class SLAPPreprocessor(AbsPreprocessor):
     Text: a ``text`` line may hold several captions separated by ``caption_delimiter`` (default ``|||``, e.g.
     ``utt1 a calm piano piece ||| solo piano, slow``); training draws one at random per step, validation takes
     the first. ``hugging_face`` tokens get the tokenizer's special tokens (``<s> ... </s>`` for RoBERTa, whose
-    ``pooler_output`` reads position 0), which ESPnet's converter leaves out; captions are cut to ``max_text_length`` tokens, special tokens included.
+    ``pooler_output`` reads position 0), which ESPnet's converter leaves out; captions are cut to
+    ``max_text_length`` tokens, special tokens included.
     """
 
     @typechecked

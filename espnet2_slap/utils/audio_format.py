@@ -38,6 +38,8 @@ def pcm16_to_float(wave: np.ndarray) -> np.ndarray:
     if np.issubdtype(wave.dtype, np.integer):
         wave = wave / PCM16_SCALE
     return wave.astype(np.float32)
+
+
 SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV"}
 
 
@@ -141,8 +143,10 @@ def read_entries(wav_scp: Path, segments: Optional[Path] = None) -> List[Entry]:
             entries = [
                 parse_segment(line, f"{segments}:{lineno}", by_id) for lineno, line in enumerate(f, 1) if line.strip()
             ]
-        ambiguous = {rec.rec_id: f"recording {rec.rec_id} is listed twice: {first.source} and {rec.source}"
-                     for rec, first in repeated}
+        ambiguous = {
+            rec.rec_id: f"recording {rec.rec_id} is listed twice: {first.source} and {rec.source}"
+            for rec, first in repeated
+        }
         for entry in entries:
             if entry.problem is None and entry.rec.rec_id in ambiguous:
                 entry.problem = BadUtterance("duplicate id", ambiguous[entry.rec.rec_id])
@@ -335,8 +339,15 @@ def load_resampled(path: str, fs: int) -> np.ndarray:
 
 
 def format_audio(
-    wav_scp: Path, out_dir: Path, fs: int, audio_format: str = "flac", subtype: str = "PCM_16",
-    segments: Optional[Path] = None, job: Optional[int] = None, nj: Optional[int] = None, strict: bool = False,
+    wav_scp: Path,
+    out_dir: Path,
+    fs: int,
+    audio_format: str = "flac",
+    subtype: str = "PCM_16",
+    segments: Optional[Path] = None,
+    job: Optional[int] = None,
+    nj: Optional[int] = None,
+    strict: bool = False,
 ) -> Summary:
     """Format the utterances of ``wav_scp`` (the ``job``-th part of ``nj``) into ``out_dir``; see the module
     docstring. Bad utterances are logged, listed in ``skipped`` and counted, or fatal with ``strict``."""
@@ -345,7 +356,8 @@ def format_audio(
     data_dir = out_dir.resolve() / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     writer = (
-        ArkWriter(data_dir / f"wav{suffix}", fs) if audio_format == "ark"
+        ArkWriter(data_dir / f"wav{suffix}", fs)
+        if audio_format == "ark"
         else FileWriter(data_dir, audio_format, subtype, fs)
     )
     load = lru_cache(maxsize=1)(load_resampled)

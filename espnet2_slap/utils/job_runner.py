@@ -91,12 +91,12 @@ def make_tasks(argv: Sequence[str]) -> List[Task]:
 class QueueConfig:
     """A Kaldi/ESPnet queue config (``conf/slurm.conf``)::
 
-        command sbatch --export=PATH          # the submit command and its fixed options
-        option mem=* --mem-per-cpu $0         # --mem VALUE adds these options, $0 replaced by VALUE
-        option mem=0                          # --mem 0 adds nothing (an exact value wins over *)
-        default gpu=0                         # the value when --gpu is not given
-        option gpu=0 -p cpu
-        option gpu=* -p gpu --gres=gpu:$0
+    command sbatch --export=PATH          # the submit command and its fixed options
+    option mem=* --mem-per-cpu $0         # --mem VALUE adds these options, $0 replaced by VALUE
+    option mem=0                          # --mem 0 adds nothing (an exact value wins over *)
+    default gpu=0                         # the value when --gpu is not given
+    option gpu=0 -p cpu
+    option gpu=* -p gpu --gres=gpu:$0
     """
 
     command: List[str]
@@ -163,11 +163,11 @@ def job_script(task: Task, cwd: Path, threads: int = 1, marker: Optional[Path] =
         "status=$?",
         "elapsed=$(( $(date +%s) - start ))",
         f"printf '# Accounting: time=%s threads={threads}\\n# Ended (code %s) at %s, elapsed time %s seconds\\n'"
-        f" \"$elapsed\" \"$status\" \"$(date)\" \"$elapsed\" >> {log}",
+        f' "$elapsed" "$status" "$(date)" "$elapsed" >> {log}',
     ]
     if marker is not None:
         tmp = q(str(cwd / marker) + ".tmp")
-        lines.append(f"echo \"$status\" > {tmp} && mv -f {tmp} {q(str(cwd / marker))}")
+        lines.append(f'echo "$status" > {tmp} && mv -f {tmp} {q(str(cwd / marker))}')
     lines.append('exit "$status"')
     return "\n".join(lines) + "\n"
 
@@ -245,8 +245,9 @@ class SchedulerBackend(Backend):
 
     poll_interval = 10.0
 
-    def __init__(self, cwd: Path, config: QueueConfig, options: Dict[str, str], threads: int = 1,
-                 check_interval: float = 120.0):
+    def __init__(
+        self, cwd: Path, config: QueueConfig, options: Dict[str, str], threads: int = 1, check_interval: float = 120.0
+    ):
         super().__init__(cwd, threads)
         self.config, self.options, self.check_interval = config, options, check_interval
         config.submit_options(options)  # an option the config does not describe fails before any submission
@@ -267,8 +268,12 @@ class SchedulerBackend(Backend):
 
     def submit_argv(self, task: Task) -> List[str]:
         script = self.cwd / task.queue_file(".sh")
-        return [*self.config.command, *self.config.submit_options(self.options), *self.naming_options(task),
-                str(script)]
+        return [
+            *self.config.command,
+            *self.config.submit_options(self.options),
+            *self.naming_options(task),
+            str(script),
+        ]
 
     def start(self, task: Task) -> Submitted:
         marker = task.queue_file(".done")
@@ -353,8 +358,9 @@ SCHEDULERS = {"slurm": SlurmBackend, "sge": SgeBackend, "pbs": PbsBackend}
 BACKENDS = ("local", *SCHEDULERS, "ssh")
 
 
-def run_tasks(tasks: Sequence[Task], backend: Backend, max_jobs_run: int = 0,
-              poll_interval: Optional[float] = None) -> Dict[Task, int]:
+def run_tasks(
+    tasks: Sequence[Task], backend: Backend, max_jobs_run: int = 0, poll_interval: Optional[float] = None
+) -> Dict[Task, int]:
     """Run every task, at most max_jobs_run at a time (0: no limit); -> exit status of each.
 
     On an exception (Ctrl-C included) the jobs still running are cancelled.
@@ -387,7 +393,9 @@ def failure_report(status: Dict[Task, int], shown: int = 10) -> Tuple[int, str]:
     failed = sorted((t for t, code in status.items() if code != 0), key=lambda t: t.index)
     if not failed:
         return 0, ""
-    logs = [str(t.log) + (f" (vanished from the queue, see {t.queue_file('.out')})" if status[t] == VANISHED else "")
-            for t in failed]
+    logs = [
+        str(t.log) + (f" (vanished from the queue, see {t.queue_file('.out')})" if status[t] == VANISHED else "")
+        for t in failed
+    ]
     more = f" and {len(logs) - shown} more" if len(logs) > shown else ""
     return len(failed), f"run_jobs: {len(failed)}/{len(status)} jobs failed, see {', '.join(logs[:shown])}{more}"

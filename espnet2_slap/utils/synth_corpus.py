@@ -43,7 +43,12 @@ TEMPLATES = [
     "{register} {instrument} music, {tempo} and {mode}",
     "this is a {mode} piece for {instrument}: {dynamics}, {tempo}, {register}",
 ]
-HELD_OUT = {("piano", "minor", "high"), ("organ", "major", "low"), ("flute", "minor", "low"), ("strings", "major", "high")}
+HELD_OUT = {
+    ("piano", "minor", "high"),
+    ("organ", "major", "low"),
+    ("flute", "minor", "low"),
+    ("strings", "major", "high"),
+}
 TEMPO_BPM = {"slow": 72.0, "fast": 152.0}
 ROOT_HZ = {"low": 130.81, "high": 523.25}
 GAIN = {"soft": 0.08, "loud": 0.45}
@@ -86,10 +91,7 @@ def synthesize(attrs: Dict[str, str], seconds: float, fs: int, rng: np.random.Ge
 def captions(attrs: Dict[str, str], rng: np.random.Generator, num: int) -> List[str]:
     """``num`` different templated captions describing ``attrs``."""
     picked = rng.choice(len(TEMPLATES), size=num, replace=False)
-    return [
-        TEMPLATES[i].format(**{k: WORDS[v][rng.integers(len(WORDS[v]))] for k, v in attrs.items()})
-        for i in picked
-    ]
+    return [TEMPLATES[i].format(**{k: WORDS[v][rng.integers(len(WORDS[v]))] for k, v in attrs.items()}) for i in picked]
 
 
 def make_corpus(
@@ -103,7 +105,9 @@ def make_corpus(
     splits = {
         "train": [seen[i % len(seen)] for i in rng.permutation(num_train)],
         "valid": [seen[i] for i in rng.integers(len(seen), size=num_valid)],
-        "test": [unseen[rng.integers(len(unseen))] if i % 2 else seen[rng.integers(len(seen))] for i in range(num_test)],
+        "test": [
+            unseen[rng.integers(len(unseen))] if i % 2 else seen[rng.integers(len(seen))] for i in range(num_test)
+        ],
     }
     for split, clips in splits.items():
         data_dir, wav_dir = out_dir / split, out_dir / "wav" / split

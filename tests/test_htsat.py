@@ -1,8 +1,9 @@
 """HTS-AT audio encoder: parity with the LAION-CLAP reference, checkpoint loading, clip lengths, named sizes.
 
-The reference input/output (small random weights) are the project's shared fixtures, ../shared/fixtures beside
-the repository (its README says what they hold); SLAP_FIXTURES overrides that directory. Without them the
-parity tests fail: parity is not optional.
+The reference input/output (small random weights) live in tests/fixtures/htsat_parity (its README says what they
+hold: the compact form, an int16 waveform and no front-end buffers or AudioSet heads); SLAP_FIXTURES names another
+directory holding an ``htsat_parity/`` (the full form, float32 waveform, is read too). Without them the parity
+tests fail: parity is not optional.
 """
 
 import logging
@@ -18,7 +19,7 @@ from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.encoders.htsat_checkpoint import load_htsat_checkpoint
 from espnet2_slap.layers.logmel import LogMelFrontend
 
-FIXTURES = Path(os.environ.get("SLAP_FIXTURES", REPO.parent / "shared" / "fixtures")) / "htsat_parity"
+FIXTURES = Path(os.environ.get("SLAP_FIXTURES", REPO / "tests" / "fixtures")) / "htsat_parity"
 STATE_DICT = FIXTURES / "state_dict.pt"
 # The fixture's architecture (config.json "arch"); every other hyper-parameter is the default.
 FIXTURE_ARCH = dict(embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
@@ -35,7 +36,9 @@ def fixtures_present():
 def io():
     """waveform (2, 480000), logmel (2, 1001, 64), embedding (2, 128) of the reference."""
     data = torch.load(FIXTURES / "io.pt", weights_only=True)
-    return dict(waveform=data["waveform"], logmel=data["logmel"][:, 0], embedding=data["embedding"])
+    # the compact fixture stores the int16 samples the reference was run on (as waveform_int16.float() / 32768)
+    waveform = data["waveform"] if "waveform" in data else data["waveform_int16"].float() / 32768
+    return dict(waveform=waveform, logmel=data["logmel"][:, 0], embedding=data["embedding"])
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +80,26 @@ def test_embedding_of_our_frontend_matches_reference(encoder, io):
 
 
 @pytest.mark.usefixtures("fixtures_present")
-def test_loader_logs_what_it_loads_and_ignores(caplog):
-    caplog.set_level(logging.INFO)
-    HTSATAudioEncoder(**FIXTURE_ARCH, init_checkpoint=str(STATE_DICT))
-    log = caplog.text
-    assert "loaded 124 of the encoder's 124 tensors" in log
-    for ignored in (
+def test_loader_logs_what_it_loads_and_ignores(caplog, tmp_path):
+    """The reference's front-end buffers, AudioSet heads and recomputed Swin buffers (which the compact fixture
+    leaves out, so they are added back here) are named as ignored, never as unexpected."""
+    reference_only = (
         "spectrogram_extractor.stft.conv_real.weight",
         "logmel_extractor.melW",
         "tscam_conv.weight",
         "head.bias",
         "layers.0.blocks.1.attn_mask",
         "layers.3.blocks.1.attn.relative_position_index",
-    ):
+    )
+    weights = torch.load(STATE_DICT, weights_only=True)
+    weights.update({key: torch.zeros(2) for key in reference_only})
+    path = tmp_path / "reference_layout.pth"
+    torch.save(weights, path)
+    caplog.set_level(logging.INFO)
+    HTSATAudioEncoder(**FIXTURE_ARCH, init_checkpoint=str(path))
+    log = caplog.text
+    assert "loaded 124 of the encoder's 124 tensors" in log
+    for ignored in reference_only:
         assert ignored in log
     assert "missing" not in log and "unexpected" not in log
 

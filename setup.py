@@ -2,7 +2,7 @@
 
 from setuptools import find_packages, setup
 
-# The stack of DEVELOPERS.md. torch/torchaudio are pinned; tools/setup.sh installs them first.
+# The project's stack (README "Quick start"). torch/torchaudio are pinned; tools/setup.sh installs them first.
 install_requires = [
     "torch==2.11.0",
     "torchaudio==2.11.0",
@@ -26,5 +26,6 @@ setup(
     package_data={"espnet2_slap": ["py.typed"], "espnet2_slap.encoders": ["hf_configs/*.json"]},
     python_requires=">=3.11,<3.12",
     install_requires=install_requires,
-    extras_require={"test": ["pytest", "tokenizers"]},
+    # the style tools pinned: tests/test_style.py must not change its verdict with a new release
+    extras_require={"test": ["pytest", "tokenizers", "black==26.10.1", "isort==9.0.2", "flake8==7.5.0"]},
 )

@@ -24,14 +24,17 @@ from espnet2_slap.metrics.cosine import cosine_scores
 from espnet2_slap.metrics.zeroshot import PROMPTS
 from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.tasks.slap import SLAPTask
+from espnet2_slap.utils.checkpoint_reader import read_checkpoint
 
 Audio = Union[str, Path, np.ndarray]
 
 
 def load_model_weights(model: torch.nn.Module, model_file: Union[str, Path]) -> None:
-    """Strictly loads an ESPnet ``*.pth`` (a state dict); any key or shape that does not match the config is an
-    error naming it (ESPnet's own loader would silently skip it)."""
-    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    """Strictly loads an ESPnet ``*.pth`` (a state dict, read safely: utils/checkpoint_reader.py); any key or
+    shape that does not match the config is an error naming it (ESPnet's own loader would silently skip it)."""
+    state = read_checkpoint(model_file)
+    if not isinstance(state, dict):
+        raise ValueError(f"{model_file}: expected a state dict, got {type(state).__name__}")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -47,6 +50,16 @@ def load_model_weights(model: torch.nn.Module, model_file: Union[str, Path]) -> 
                 f"{model_file}: {key} has shape {tuple(state[key].shape)}, the config's model {tuple(value.shape)}"
             )
     model.load_state_dict(state)
+
+
+def load_trained_model(train_config: Union[str, Path], model_file: Union[str, Path]):
+    """(args, model) of a training's config.yaml and one of its ``*.pth``, in eval mode. The checkpoints the
+    training started from (init_checkpoint, model_conf init) are not read: the weights come from ``model_file``."""
+    with open(train_config, encoding="utf-8") as f:
+        args = argparse.Namespace(**yaml.safe_load(f))
+    model = SLAPTask.build_model(SLAPTask.without_init(args))
+    load_model_weights(model, model_file)
+    return args, model.eval()
 
 
 def read_audio(audio: Audio, sample_rate: int) -> np.ndarray:
@@ -94,10 +107,7 @@ class AudioTextModel:
         cls, train_config: Union[str, Path], model_file: Union[str, Path], device: str = "cpu", batch_size: int = 16
     ) -> "AudioTextModel":
         """The config.yaml a training wrote and one of its ``*.pth`` (e.g. the n-best average)."""
-        with open(train_config, encoding="utf-8") as f:
-            args = argparse.Namespace(**yaml.safe_load(f))
-        model = SLAPTask.build_model(args)
-        load_model_weights(model, model_file)
+        args, model = load_trained_model(train_config, model_file)
         return cls(model, args, device, batch_size)
 
     @property

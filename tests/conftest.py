@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_CONF = REPO / "egs" / "mini_synth" / "slap1" / "conf" / "tuning"
 
 
+# Fixtures that run the default recipe (minutes): any test that uses one is slow, whatever else it does.
+RECIPE_FIXTURES = {"mini_synth", "packed_model"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if RECIPE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def run_module(module: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run ``python -m module args`` like a user would; on failure show its output."""
     proc = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, capture_output=True, text=True)

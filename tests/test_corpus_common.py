@@ -88,17 +88,42 @@ def test_csv_rows_keep_their_line_numbers_and_malformed_rows_are_reported(tmp_pa
     csv.write_text('id,caption\n1,plain\n\n2,"two\nlines"\n3,too,many\n4,"never closed\n5,x\n', encoding="utf-8")
     report = Report("t")
     rows = list(read_csv_rows(csv, ["id", "caption"], report))
-    assert [(r.where, r.values["id"]) for r in rows] == [(f"{csv}:2", "1"), (f"{csv}:4-5", "2")]
+    # the quote never closed on line 7 costs line 7 only: line 8 is a good row
+    assert [(r.where, r.values["id"]) for r in rows] == [(f"{csv}:2", "1"), (f"{csv}:4-5", "2"), (f"{csv}:8", "5")]
     assert rows[1].values["caption"] == "two\nlines"
     assert [(p.where, p.category) for p in report.problems] == [
         (f"{csv}:6", "malformed row"),
-        (f"{csv}:7-8", "malformed row"),
+        (f"{csv}:7", "malformed row"),
     ]
     with pytest.raises(PrepError, match=r"m.csv:1: missing column\(s\) split"):
         list(read_csv_rows(csv, ["id", "split"], report))
     csv.write_bytes(b"id,caption\n1,ok\n2,caf\xe9\n")
     with pytest.raises(PrepError, match=r"m.csv:3: not utf-8-sig text"):
         list(read_csv_rows(csv, ["id"], report))
+
+
+def test_an_unclosed_quote_never_loses_the_good_rows_after_it(tmp_path):
+    """A quote never closed, then rows: until the end of the file, or until a later stray quote closes it with the
+    header's number of fields (which a lenient reader would take as one row). Each good row is read, each bad
+    line named."""
+    good = [f'{i},"caption {i}, with a comma",train' for i in range(3, 17)]
+    csv = tmp_path / "m.csv"
+    csv.write_text(
+        "id,caption,split\n1,fine,train\n"
+        + '2,"never closed,train\n'
+        + "\n".join(good)
+        + '\n17,stray quote" here,test\n18,"a caption\nover two lines",valid\n',
+        encoding="utf-8",
+    )
+    report = Report("t")
+    rows = list(read_csv_rows(csv, ["id", "caption", "split"], report))
+    assert [r.values["id"] for r in rows] == ["1", *map(str, range(3, 18)), "18"]
+    assert rows[-1].where == f"{csv}:19-20" and rows[-1].values["caption"] == "a caption\nover two lines"
+    assert [p.where for p in report.problems] == [f"{csv}:3"]
+    csv.write_text('id,caption\n1,"open\n2,b\n3,c\n', encoding="utf-8")  # unclosed to the end of the file
+    report = Report("t")
+    assert [r.values["id"] for r in read_csv_rows(csv, ["id", "caption"], report)] == ["2", "3"]
+    assert [p.where for p in report.problems] == [f"{csv}:2"]
 
 
 def test_jsonl_rows(tmp_path):

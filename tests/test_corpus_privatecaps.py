@@ -5,7 +5,15 @@ import json
 
 import pytest
 from conftest import TINY_CONF
-from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, skipped, write_audio, write_garbage
+from test_corpus_common import (
+    kaldi,
+    problems,
+    recipe_copy,
+    run_corpus_recipe,
+    skipped,
+    write_audio,
+    write_garbage,
+)
 
 from espnet2_slap.datasets import privatecaps
 
@@ -147,3 +155,37 @@ def test_training_on_random_crops_with_automatic_sharding(corpus, tmp_path):
     assert "--num_splits auto: 5 training utterances, 3 a split: 2 split(s)" in log
     assert (recipe / "exp/stats_16000/splits2/wav.scp/split.1").is_file()
     assert (recipe / "exp/slap_train_slap_tiny/1epoch.pth").is_file()
+
+
+def test_reference_csv_layout_with_multi_captions(tmp_path):
+    """The SLAP reference's CSV (src/data/audio_csv.py): npy_path, caption, set (train/val/test); ``!!a|b`` holds
+    the captions a and b; x.npy stands for the audio next to it; paths start in the directory above the CSV's."""
+    root = tmp_path / "collection"
+    write_audio(root / "audio/t1.wav", 2.0)
+    write_audio(root / "audio/t2.mp3", 2.0, seed=1)
+    write_audio(root / "audio/t3.wav", 2.0, seed=2)
+    meta = root / "csv" / "tracks.csv"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(
+        "npy_path,caption,set\n"
+        "audio/t1.npy,!!calm solo piano|slow and quiet|a lullaby,train\n"
+        "audio/t2.npy,fast punk guitars,val\n"
+        'audio/t3.npy,"!!dark synth drone, slowly evolving|ambient",test\n'
+        "audio/t4.npy,no audio for this one,train\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    assert privatecaps.main(["--metadata", str(meta), "--data_dir", str(data)]) == {"train": 1, "valid": 1, "test": 1}
+    assert kaldi(data / "train/text") == {"audio_t1": "calm solo piano ||| slow and quiet ||| a lullaby"}
+    assert kaldi(data / "valid/wav.scp") == {"audio_t2": str(root / "audio/t2.mp3")}
+    assert kaldi(data / "test/text") == {"audio_t3": "dark synth drone, slowly evolving ||| ambient"}
+    assert skipped(data, "privatecaps") == {"tracks.csv:5": "missing audio file"}
+    notes = [p["category"] for p in problems(data, "privatecaps") if p["action"] == "kept"]
+    assert "caption with shell metacharacters" not in notes
+
+
+def test_missing_metadata_says_what_to_give(tmp_path, caplog):
+    with pytest.raises(SystemExit) as stop:
+        privatecaps.main(["--metadata", str(tmp_path / "nowhere.csv"), "--data_dir", str(tmp_path / "data")])
+    assert stop.value.code == 1
+    assert "nowhere.csv: no such file; give the corpus's metadata file" in caplog.text

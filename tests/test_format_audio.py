@@ -349,3 +349,57 @@ def test_overshoot_is_clipped_in_pcm16_and_kept_in_float(tmp_path, caplog):
     floats, _ = sf.read(str(tmp_path / "float" / "data" / "sq.wav"), dtype="float32")
     assert sf.info(str(tmp_path / "float" / "data" / "sq.wav")).subtype == "FLOAT"
     np.testing.assert_array_equal(floats, reference)
+
+
+def test_a_changed_source_is_formatted_again(tmp_path, caplog):
+    """Issue 13, item 6: a source rewritten after stage 2 ran is formatted again by a rerun, not kept."""
+    caplog.set_level(logging.INFO)
+    sf.write(tmp_path / "x.wav", noise(0.5, FS, seed=1), FS, subtype="PCM_16")
+    sf.write(tmp_path / "y.wav", noise(0.5, FS, seed=2), FS, subtype="PCM_16")
+    (tmp_path / "wav.scp").write_text(f"x {tmp_path / 'x.wav'}\ny {tmp_path / 'y.wav'}\n")
+    for audio_format in ("flac", "ark"):
+        out = tmp_path / audio_format
+        run(tmp_path, out, "--audio_format", audio_format)
+        sf.write(tmp_path / "x.wav", noise(0.75, FS, seed=3), FS, subtype="PCM_16")
+        caplog.clear()
+        run(tmp_path, out, "--audio_format", audio_format)
+        assert "formatted 1 utterances, kept 1 formatted by an earlier run; 1 formatted again" in caplog.text
+        loaded = (
+            {uid: samples for uid, (_, samples) in kaldiio.load_scp(str(out / "wav.scp")).items()}
+            if (audio_format == "ark")
+            else {uid: sf.read(path, dtype="int16")[0] for uid, path in read_list(out / "wav.scp").items()}
+        )
+        np.testing.assert_array_equal(loaded["x"], noise(0.75, FS, seed=3))
+        np.testing.assert_array_equal(loaded["y"], noise(0.5, FS, seed=2))
+        assert read_list(out / "utt2num_samples") == {"x": "12000", "y": "8000"}
+        sf.write(tmp_path / "x.wav", noise(0.5, FS, seed=1), FS, subtype="PCM_16")
+
+
+def test_another_rate_in_the_same_output_dir_is_refused(tmp_path):
+    """Issue 13, item 5: the output dir records its rate and format; another is refused with what to do."""
+    sf.write(tmp_path / "x.wav", noise(0.5, FS, seed=1), FS, subtype="PCM_16")
+    (tmp_path / "wav.scp").write_text(f"x {tmp_path / 'x.wav'}\n")
+    out = tmp_path / "out"
+    main(["--fs", "48000", str(tmp_path / "wav.scp"), str(out)])
+    assert (out / "audio_format").read_text() == "48000 Hz flac PCM_16\n"
+    with pytest.raises(SystemExit, match=r"holds audio formatted as 48000 Hz flac PCM_16 .* asks 16000 Hz flac"):
+        main(["--fs", "16000", str(tmp_path / "wav.scp"), str(out)])
+    assert sf.info(str(out / "data" / "x.flac")).samplerate == 48000
+
+
+@pytest.mark.skipif(not HAS_MP3, reason="libsndfile without MP3")
+def test_a_100_byte_mp3_is_unreadable_not_missing_and_the_decoder_stays_quiet(tmp_path, capfd):
+    """Issue 13, item 7: libsndfile calls such a file one that "does not exist"; libmpg123 prints notes."""
+    from espnet2_slap.datasets.common import audio_problem
+
+    sf.write(tmp_path / "long.mp3", tone(440, 1.0, 48000, 0.3), 48000, format="MP3", subtype="MPEG_LAYER_III")
+    tiny = tmp_path / "tiny.mp3"
+    tiny.write_bytes((tmp_path / "long.mp3").read_bytes()[-100:])
+    category, detail = audio_problem(tiny, 0.0, None)
+    assert category == "unreadable audio file" and "does not exist" not in detail
+    assert f"{tiny}: 100 bytes that do not decode" in detail
+    (tmp_path / "wav.scp").write_text(f"tiny {tiny}\n")
+    run(tmp_path, tmp_path / "out", "--job", "1", "--nj", "1")
+    assert read_list(tmp_path / "out" / "skipped.1")["tiny"].startswith("unreadable audio file: ")
+    console = capfd.readouterr()
+    assert "libmpg123" not in console.err + console.out and "Illegal Audio-MPEG-Header" not in console.err

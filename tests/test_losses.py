@@ -8,6 +8,7 @@ from conftest import random_batch, tiny_model
 
 from espnet2_slap.losses.byol import inter_modal_loss, intra_modal_loss, regression_distance
 from espnet2_slap.losses.infonce import symmetric_infonce
+from espnet2_slap.tasks.slap import SLAPTask
 
 Q_AUDIO = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
 Q_TEXT = torch.tensor([[1.0, 1.0], [3.0, 0.0]])
@@ -61,12 +62,32 @@ def test_symmetric_infonce_directions_differ_when_asymmetric():
     assert not torch.isclose(a2t, t2a)
 
 
-def test_clap_temperature_is_learnable_and_clamped(tmp_path):
+def test_clap_temperature_is_learnable(tmp_path):
     _, model = tiny_model(tmp_path, "clap", "--model_conf", "init_temperature=0.1")
-    _, stats, _ = model(**random_batch(4))
+    loss, stats, _ = model(**random_batch(4))
     assert stats["temperature"].item() == pytest.approx(0.1)
-    with torch.no_grad():
-        model.logit_scale.fill_(math.log(1e4))  # beyond the clamp: T stays at 1/100
+    loss.backward()
+    assert model.logit_scale.grad is not None and model.logit_scale.grad.item() != 0.0
+
+
+def test_clap_temperature_is_clamped_in_place_after_each_step_and_keeps_its_gradient(tmp_path):
+    """As LAION-CLAP: steps pushing logit_scale past log(100) leave it at the limit (T = 0.01), where the loss
+    still gives it gradient, so a loss pulling it back moves it below the limit again."""
+    args, model = tiny_model(tmp_path, "clap", "--optim", "sgd", "--optim_conf", "lr=1.0")
+    optimizer = SLAPTask.build_optimizers(args, model)[0]
+    limit = torch.tensor(math.log(100.0))  # float32, as the parameter
+    for _ in range(3):  # each step adds 10 to logit_scale before the clamp
+        optimizer.zero_grad()
+        (-10.0 * model.logit_scale).backward()
+        optimizer.step()
+        assert model.logit_scale.item() == limit.item()
+    optimizer.zero_grad()
     loss, stats, _ = model(**random_batch(4))
     assert stats["temperature"].item() == pytest.approx(0.01)
-    assert model.logit_scale.requires_grad
+    loss.backward()
+    assert model.logit_scale.grad.item() != 0.0  # the contrastive loss reaches the parameter at the limit
+    optimizer.zero_grad()
+    (model.logit_scale - 1.0).square().backward()  # a loss that pulls the temperature back up
+    assert model.logit_scale.grad.item() > 0.0
+    optimizer.step()
+    assert model.logit_scale.item() < limit.item()

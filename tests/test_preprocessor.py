@@ -187,12 +187,14 @@ def test_bpe_ids_are_int64_and_map_back_to_the_caption(bpe):
     assert sp.decode(ids.tolist()) == caption
 
 
-def test_bpe_captions_are_cut_to_max_text_length(bpe):
+def test_bpe_captions_are_cut_to_max_text_length(bpe, caplog):
     caption = "this is a minor piece for strings: loud, fast, high"
     full = bpe_preprocessor(bpe, train=False)("utt1", {"text": caption})["text"]
     assert len(full) > 5
+    assert "caption cut" not in caplog.text
     cut = bpe_preprocessor(bpe, train=False, max_text_length=5)("utt1", {"text": caption})["text"]
     np.testing.assert_array_equal(cut, full[:5])
+    assert f"caption cut from {len(full)} to max_text_length 5 tokens (1 cut so far" in caplog.text  # said, not silent
 
 
 # ---------------------------------------------------------------- hugging_face tokens

@@ -1,15 +1,38 @@
 """The default recipe, egs/mini_synth/slap1/run.sh, stages 1-8 on CPU with the local back-end, in a copy of egs/.
 
-Slow (a few minutes): it is the pipeline a user runs first.
+Slow (a few minutes): it is the pipeline a user runs first. slap.sh --help is checked without running it.
 """
+
+import re
+import subprocess
 
 import pytest
 from conftest import MINI_SYNTH_OPTS as SMALL
+from conftest import REPO
 from conftest import run_recipe as run
+
+SLAP_SH = REPO / "egs/TEMPLATE/slap1/slap.sh"
 
 
 def lines(path):
     return path.read_text().splitlines()
+
+
+def test_help_lists_every_option_with_its_default_and_a_description():
+    declared = re.findall(r"^([a-z_]+)=", SLAP_SH.read_text().split("# ---- end of options")[0], re.MULTILINE)
+    assert len(declared) > 25
+    help_text = subprocess.run(["bash", str(SLAP_SH), "--help"], capture_output=True, text=True, check=True).stdout
+    described = dict(re.findall(r"^  --([a-z_]+) <[^>]*> +(\S.*)$", help_text, re.MULTILINE))
+    assert sorted(described) == sorted(declared)
+    assert re.search(r"^  --stop_stage <100> +last stage to run", help_text, re.MULTILINE)
+    assert "<exp>/.train.done" in help_text and "<exp>/embed/<set>/.done" in help_text
+
+
+def test_an_unknown_option_is_refused_before_anything_runs():
+    proc = subprocess.run(
+        ["bash", str(SLAP_SH), "--stage", "1", "--no_such_option", "1"], capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and "unknown option --no_such_option (see --help)" in proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +67,39 @@ def test_each_stage_makes_its_outputs(recipe):
     results = (exp / "RESULTS.md").read_text()
     assert "| prediction | T->A |" in results and "| utt2instrument | 4 |" in results
     assert "linear separability" in results
+    assert "16 clips, 32 captions (2 a clip)." in results and "| chance | T->A | 6.25 | 31.25 | 62.50 |" in results
+    # the console during stage 5 (issue 13, item 10): where to follow, then each epoch's results as they come
+    assert "follow the training with: tail -f exp/slap_train_slap_tiny/train.log" in log
+    assert "2epoch results:" in log and "has 16 utterances, fewer than 100" in log
+    assert "Finished stages 1-8 of exp/slap_train_slap_tiny: ran stage 1 stage 2 train" in log
+
+
+@pytest.mark.slow
+def test_rerunning_a_finished_recipe_skips_every_stage_and_starts_no_training(recipe):
+    exp = recipe / "exp/slap_train_slap_tiny"
+    watched = [
+        exp / name for name in ("train.log", "packed_model.zip", "embed/test/audio_projection.npy", "RESULTS.md")
+    ]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    proc = run(recipe, *SMALL, "--train_args", "--max_epoch 2")
+    for stage in ("stage 1", "stage 2 test", "stage 3", "stage 4", "stage 5", "stage 6", "stage 7 test", "stage 8"):
+        assert f"{stage}: already done" in proc.stdout, stage
+    assert "espnet2.bin.launch" not in proc.stdout + proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in watched} == before
+
+
+@pytest.mark.slow
+def test_another_model_redoes_embedding_and_scoring(recipe):
+    """The markers of stages 7-8 hold the model's identity: evaluating another model file redoes them (and the
+    results name it); going back to the first model redoes them again."""
+    exp = recipe / "exp/slap_train_slap_tiny"
+    proc = run(recipe, *SMALL, "--stage", "7", "--inference_model", "1epoch.pth")
+    assert "stage 7 test: made from another model or data than now" in proc.stdout
+    assert "stage 8: made from another model or data than now" in proc.stdout
+    assert "Model: `exp/slap_train_slap_tiny/1epoch.pth`" in (exp / "RESULTS.md").read_text()
+    proc = run(recipe, *SMALL, "--stage", "7")
+    assert "stage 7 test: made from another model or data than now" in proc.stdout
+    assert "Model: `exp/slap_train_slap_tiny/valid.r1_t2a.ave.pth`" in (exp / "RESULTS.md").read_text()
 
 
 @pytest.mark.slow
@@ -63,6 +119,8 @@ def test_rerunning_finished_stages_changes_nothing(recipe):
 @pytest.mark.slow
 def test_a_failing_job_fails_its_stage_and_names_its_log(recipe):
     (recipe / "dump/raw/test/.done").unlink()
+    for record in (recipe / "dump/raw").glob("*/audio_format"):
+        record.unlink()  # else the run at --fs -1 is refused before stage 2 (the dump is at 16000 Hz)
     proc = run(recipe, "--stage", "2", "--stop_stage", "2", "--fs", "-1", check=False)
     assert proc.returncode != 0
     assert "jobs failed, see" in proc.stderr + proc.stdout and "dump/raw/test/logs/format." in proc.stderr + proc.stdout

@@ -89,7 +89,8 @@ def test_train_average_and_resume(model, corpus, bpe, stats_dir, tmp_path):
         "--keep_nbest_models",
         "2",
     ]
-    run_module(TRAIN, *common, "--max_epoch", "2", cwd=tmp_path)
+    first = run_module(TRAIN, *common, "--max_epoch", "2", cwd=tmp_path)
+    assert "valid/wav.scp) has 8 utterances, fewer than 100: valid r1_t2a" in first.stderr  # model selection
     for name in ("1epoch.pth", "2epoch.pth", "checkpoint.pth", "config.yaml"):
         assert (exp / name).exists(), name
     averaged = sorted(exp.glob("*ave*best.pth"))

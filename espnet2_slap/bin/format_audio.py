@@ -14,8 +14,12 @@ utterances are the segments [start, end) s of the recordings (end -1: to the end
   utt2num_samples        <id> <samples> (an ESPnet shape file)
   utt2dur                <id> <seconds, 3 decimals>
   skipped                <id> <reason> of the utterances left out
+  sources                <id> <size> <time of change> <start> <end> <path> of each utterance's source
+  audio_format           "<fs> Hz <format> <subtype>": the output dir is for this rate and format only
 With --job J --nj N: the J-th of N contiguous parts of the utterances sorted by id, and the lists are named
-wav.scp.J etc. (data/wav.J.ark for ark). A rerun leaves what is complete as it is and redoes the rest.
+wav.scp.J etc. (data/wav.J.ark for ark). A rerun leaves what is complete and made from an unchanged source as
+it is and redoes the rest (a source changed since is formatted again); an output dir formatted at another rate
+or in another format is refused (exit 1, saying what to do).
 A missing, empty or unreadable audio file, a segment with bad times, outside its recording or of an unknown
 recording, and a repeated id are logged with the id and the file (and line), listed in skipped and counted;
 --strict true makes the first one fatal. Exits 1 when none of the utterances could be formatted (with --job,
@@ -29,7 +33,8 @@ from pathlib import Path
 
 from espnet2.utils.types import str2bool
 
-from espnet2_slap.utils.audio_format import format_audio
+from espnet2_slap.utils.audio_format import FormatMismatch, format_audio
+from espnet2_slap.utils.cli import start_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -52,7 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    start_logging("espnet2_slap.bin.format_audio", cmd)
     parser = get_parser()
     args = parser.parse_args(cmd)
     if args.fs <= 0:
@@ -63,17 +68,20 @@ def main(cmd=None):
         parser.error(f"--job {args.job} is not in 1..{args.nj}")
     if args.subtype == "FLOAT" and args.audio_format != "wav":
         parser.error(f"--subtype FLOAT needs --audio_format wav, not {args.audio_format}")
-    summary = format_audio(
-        args.wav_scp,
-        args.out_dir,
-        args.fs,
-        args.audio_format,
-        args.subtype,
-        args.segments,
-        args.job,
-        args.nj,
-        args.strict,
-    )
+    try:
+        summary = format_audio(
+            args.wav_scp,
+            args.out_dir,
+            args.fs,
+            args.audio_format,
+            args.subtype,
+            args.segments,
+            args.job,
+            args.nj,
+            args.strict,
+        )
+    except FormatMismatch as e:
+        sys.exit(f"format_audio: {e}")
     if summary.total and not summary.written + summary.reused:
         if args.job is None:
             sys.exit(f"format_audio: none of the {summary.total} utterances of {args.wav_scp} could be formatted")

@@ -20,10 +20,12 @@ scheduler's own output also go. Exits 1 when any job fails, naming the failed lo
 """
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from espnet2_slap.utils.cli import start_logging
 from espnet2_slap.utils.job_runner import (
     BACKENDS,
     SCHEDULERS,
@@ -111,7 +113,14 @@ def make_backend(args: argparse.Namespace, queue_options: Dict[str, str]) -> Bac
     return SCHEDULERS[args.backend](cwd, config, queue_options, threads, args.check_interval)
 
 
+def interrupt(signum, _frame):
+    """SIGTERM (the recipe's guard stopping a run) as Ctrl-C: the running jobs are cancelled, on a cluster too."""
+    raise KeyboardInterrupt
+
+
 def main(cmd=None) -> int:
+    start_logging("espnet2_slap.bin.run_jobs", cmd)
+    signal.signal(signal.SIGTERM, interrupt)
     argv = sys.argv[1:] if cmd is None else list(cmd)
     parser = get_parser()
     try:

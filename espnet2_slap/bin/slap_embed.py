@@ -13,12 +13,21 @@ and ``text2audio`` ("<caption id> <audio id>"): caption ids are ``<utt id>-cap<i
 line (several captions split at the preprocessor's delimiter). Work is saved every --chunk_size clips under
 <output_dir>/chunks; a rerun skips finished chunks, so an interrupted run resumes. Long audio: see
 espnet2_slap/inference.py (mean over training-length windows).
+
+The embeddings are tied to what made them: ``identity.json`` (and ``chunks/<modality>.identity.json``) holds the
+SHA-256 of the model file and of the config, of the data list (wav.scp, with each audio file's size and time of
+change, or text) and the chunk size. Chunks of another model, config, data or chunk size are never reused: they
+are deleted and computed again (a warning says so), and slap_results refuses embeddings whose identity is not
+that of the model it is asked to score.
 """
 
 import argparse
+import hashlib
+import json
 import logging
+import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from espnet2.fileio.read_text import read_2columns_text
@@ -26,6 +35,7 @@ from tqdm import tqdm
 
 from espnet2_slap.inference import AudioTextModel
 from espnet2_slap.utils.audio_format import pcm16_to_float
+from espnet2_slap.utils.cli import start_logging
 
 
 def read_wav_scp_entry(uid: str, value: str, sample_rate: int):
@@ -54,11 +64,77 @@ def caption_items(text_file: Path, preprocessor) -> List[Tuple[str, str, str]]:
     ]
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1-MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def audio_files_sha256(wav_scp: Path) -> str:
+    """SHA-256 of (path, size, time of change) of every audio file (or ark) that a wav.scp names: a source that
+    stage 2 formatted anew under the same name changes it."""
+    digest = hashlib.sha256()
+    for value in read_2columns_text(wav_scp).values():
+        path = value.rsplit(":", 1)[0] if ".ark:" in value else value
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode("utf-8"))
+        except OSError:
+            digest.update(f"{path}\tmissing\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def embedding_identity(train_config: Path, model_file: Path, data_dir: Path, modality: str, chunk_size: int) -> Dict:
+    """What the embeddings of one modality depend on: model, config, data list and chunk size (hashes)."""
+    identity = {
+        "model_file": str(Path(model_file).resolve()),
+        "model_sha256": file_sha256(model_file),
+        "config_sha256": file_sha256(train_config),
+        "chunk_size": chunk_size,
+    }
+    if modality == "audio":
+        identity["wav.scp_sha256"] = file_sha256(data_dir / "wav.scp")
+        identity["audio_files_sha256"] = audio_files_sha256(data_dir / "wav.scp")
+    else:
+        identity["text_sha256"] = file_sha256(data_dir / "text")
+    return identity
+
+
+def identity_difference(recorded: Optional[Dict], current: Dict) -> List[str]:
+    """The entries (but the model file's path) in which two identities differ; all when none was recorded."""
+    if recorded is None:
+        return ["no identity recorded"]
+    return [key for key in current if key != "model_file" and recorded.get(key) != current[key]]
+
+
+def read_identity(path: Path) -> Optional[Dict]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def embed_in_chunks(
-    name: str, ids: Sequence[str], inputs: Sequence, embed, chunk_dir: Path, chunk_size: int
+    name: str, ids: Sequence[str], inputs: Sequence, embed, chunk_dir: Path, chunk_size: int, identity: Dict
 ) -> Dict[str, np.ndarray]:
-    """{kind: (N, D)} of ``embed(inputs)``, computed chunk by chunk and saved, so a rerun skips finished ones."""
+    """{kind: (N, D)} of ``embed(inputs)``, computed chunk by chunk and saved, so a rerun skips finished ones;
+    finished chunks of another ``identity`` (model, config, data, chunk size) are deleted first."""
     chunk_dir.mkdir(parents=True, exist_ok=True)
+    identity_file = chunk_dir / f"{name}.identity.json"
+    old_chunks = sorted(chunk_dir.glob(f"{name}_*.npz"))
+    differs = identity_difference(read_identity(identity_file), identity)
+    if old_chunks and differs:
+        logging.warning(
+            f"{name}: the {len(old_chunks)} finished chunk(s) in {chunk_dir} were not made from "
+            f"{identity['model_file']} with this config, data and chunk size ({', '.join(differs)} differ): "
+            "deleted, computing them again"
+        )
+        for path in old_chunks:
+            path.unlink()
+    identity_file.write_text(json.dumps(identity, indent=2), encoding="utf-8")
     parts = []
     for start in tqdm(range(0, len(ids), chunk_size), desc=name, unit="chunk"):
         path = chunk_dir / f"{name}_{start // chunk_size:06d}.npz"
@@ -98,11 +174,18 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (slap_embed) %(levelname)s: %(message)s")
+    start_logging("espnet2_slap.bin.slap_embed", cmd)
     args = get_parser().parse_args(cmd)
     model = AudioTextModel.from_pretrained(args.train_config, args.model_file, args.device, args.batch_size)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     chunk_dir = args.output_dir / "chunks"
+    identities = {
+        modality: embedding_identity(args.train_config, args.model_file, args.data_dir, modality, args.chunk_size)
+        for modality in args.modalities
+    }
+    identity_file = args.output_dir / "identity.json"
+    kept = {k: v for k, v in (read_identity(identity_file) or {}).items() if k not in args.modalities}
+    identity_file.unlink(missing_ok=True)  # written again once every output is complete
     if "audio" in args.modalities:
         scp = read_2columns_text(args.data_dir / "wav.scp")
         ids = list(scp)
@@ -111,7 +194,7 @@ def main(cmd=None):
             args.output_dir,
             "audio",
             ids,
-            embed_in_chunks("audio", ids, inputs, model.embed_audio, chunk_dir, args.chunk_size),
+            embed_in_chunks("audio", ids, inputs, model.embed_audio, chunk_dir, args.chunk_size, identities["audio"]),
         )
     if "text" in args.modalities:
         items = caption_items(args.data_dir / "text", model.preprocessor)
@@ -120,9 +203,13 @@ def main(cmd=None):
             args.output_dir,
             "text",
             ids,
-            embed_in_chunks("text", ids, [c for _, _, c in items], model.embed_text, chunk_dir, args.chunk_size),
+            embed_in_chunks(
+                "text", ids, [c for _, _, c in items], model.embed_text, chunk_dir, args.chunk_size, identities["text"]
+            ),
         )
         (args.output_dir / "text2audio").write_text("".join(f"{c} {a}\n" for c, a, _ in items), encoding="utf-8")
+    identity_file.write_text(json.dumps({**kept, **identities}, indent=2), encoding="utf-8")
+    logging.info(f"embeddings of {args.model_file} in {args.output_dir} (their identity: {identity_file})")
 
 
 if __name__ == "__main__":

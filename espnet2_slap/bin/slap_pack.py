@@ -13,6 +13,8 @@ import argparse
 
 from espnet2.main_funcs.pack_funcs import pack
 
+from espnet2_slap.utils.cli import start_logging
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,6 +26,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
+    start_logging("espnet2_slap.bin.slap_pack", cmd)
     args = get_parser().parse_args(cmd)
     pack(
         yaml_files={"slap_train_config": args.train_config},

@@ -12,8 +12,12 @@ Zero-shot prompt embeddings: one embedding file whose ids are ``<prompt_index>:<
 the paper's four prompts (0 "{}", 1 "{} music", 2 "this sounds like {}", 3 "A {} track"), every class for every
 prompt present. Every subcommand writes --out_json and --out_md (a Markdown table).
 
-    python -m espnet2_slap.bin.slap_score retrieval --emb_dir exp/emb/test --text2audio data/test/text2audio \\
-        --out_json retrieval.json --out_md retrieval.md
+    python -m espnet2_slap.bin.slap_score retrieval --emb_dir exp/slap_x/embed/test \\
+        --text2audio exp/slap_x/embed/test/text2audio --out_json retrieval.json --out_md retrieval.md
+
+(slap_embed writes ``text2audio`` into the embedding directory.) The prompt embeddings of ``zeroshot`` are not
+written by any entry point yet: the recipes score zero-shot in stage 8 (slap_results, datasets/label_eval.py),
+which embed the prompts with the model.
 """
 
 import argparse
@@ -25,6 +29,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from espnet2_slap.metrics.zeroshot import PROMPTS
+from espnet2_slap.utils.cli import start_logging
 
 
 def load_embeddings(emb_dir: Path, name: str) -> Tuple[List[str], np.ndarray]:
@@ -253,7 +258,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    start_logging("espnet2_slap.bin.slap_score", cmd)
     args = get_parser().parse_args(cmd)
     results = args.func(args)
     write_results(results, args.out_json, args.out_md, f"slap_score {args.command}: {args.emb_dir}")

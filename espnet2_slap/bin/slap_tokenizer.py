@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Tuple
 
 from espnet2_slap.utils.captions import CAPTION_DELIMITER
+from espnet2_slap.utils.cli import start_logging
 
 
 def train_sentencepiece(
@@ -81,10 +82,16 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    start_logging("espnet2_slap.bin.slap_tokenizer", cmd)
     parser = get_parser()
     args = parser.parse_args(cmd)
     if args.hugging_face is not None:
+        if not args.hugging_face.is_dir():
+            parser.error(
+                f"--hugging_face {args.hugging_face} is not a directory: save a tokenizer there first (e.g. "
+                f"AutoTokenizer.from_pretrained('roberta-base').save_pretrained('{args.hugging_face}') on a machine "
+                "with internet access), or train sentencepiece on the captions (give the text file instead)"
+            )
         export_hugging_face_vocabulary(args.hugging_face, args.out_dir)
         return
     if args.text is None:

@@ -4,6 +4,7 @@
 import argparse
 from pathlib import Path
 
+from espnet2_slap.utils.cli import start_logging
 from espnet2_slap.utils.synth_corpus import make_corpus
 
 
@@ -23,6 +24,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
+    start_logging("espnet2_slap.bin.synth_corpus", cmd)
     args = get_parser().parse_args(cmd)
     make_corpus(args.out_dir, args.num_train, args.num_valid, args.num_test, args.seconds, args.fs, args.seed)
 

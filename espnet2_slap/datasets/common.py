@@ -27,12 +27,13 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-import soundfile as sf
 from typeguard import typechecked
 
+from espnet2_slap.utils.audio_format import BadUtterance, open_audio
 from espnet2_slap.utils.captions import CAPTION_DELIMITER, join_captions
+from espnet2_slap.utils.cli import start_logging
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,12 @@ class Row:
 
 
 def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
-    """The whole file as text; an undecodable byte is an error naming its line."""
+    """The whole file as text; a missing file, or an undecodable byte, is an error naming it (and its line)."""
+    if not Path(path).is_file():
+        raise PrepError(
+            f"{path}: no such file; give the corpus's metadata file (see --help), or set the corpus path in the "
+            "recipe's db.sh (or the environment)"
+        )
     data = Path(path).read_bytes()
     try:
         return data.decode(encoding)
@@ -128,53 +134,97 @@ def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
         ) from None
 
 
+Required = Sequence[Union[str, Tuple[str, ...]]]  # column names; a tuple: any one of these names
+
+
+def missing_names(required: Required, present: Collection[str]) -> List[str]:
+    """The required names (a tuple: one of several, written a|b) of which ``present`` has none."""
+    missing = []
+    for names in required:
+        names = (names,) if isinstance(names, str) else names
+        if not any(name in present for name in names):
+            missing.append("|".join(names))
+    return missing
+
+
+def standalone_row(line: str, num_fields: int, delimiter: str) -> bool:
+    """Whether one physical line is a whole row by itself: balanced quotes and ``num_fields`` fields."""
+    if line.count('"') % 2:
+        return False
+    try:
+        return len(next(csv.reader([line], delimiter=delimiter, strict=True))) == num_fields
+    except (csv.Error, StopIteration):
+        return False
+
+
 @typechecked
 def read_csv_rows(
-    path: Path, required: Sequence[str], report: Report, delimiter: str = ",", encoding: str = "utf-8-sig"
+    path: Path, required: Required, report: Report, delimiter: str = ",", encoding: str = "utf-8-sig"
 ) -> Iterator[Row]:
-    """Rows of a CSV (or TSV) with a header as dicts; the ``required`` columns must be in the header. A row with
-    another number of fields than the header (e.g. a quote never closed) is reported and skipped."""
-    reader = csv.reader(io.StringIO(read_text(path, encoding), newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise PrepError(f"{path}: empty file, expected a header line") from None
-    missing = [name for name in required if name not in header]
+    """Rows of a CSV (or TSV) with a header as dicts; the ``required`` columns must be in the header (a tuple of
+    names: one of them).
+
+    A quoted field may span lines (a caption with a line break). A row that cannot be read (another number of
+    fields than the header, a stray quote) is reported with its line number and skipped, and never takes other
+    rows with it: when a record spanning several lines is malformed, or when one of its later lines is a whole
+    row by itself (a quote never closed in its first line swallowed the rows after it), only its first line is
+    skipped and reading starts again at the next line."""
+    lines = io.StringIO(read_text(path, encoding), newline="").readlines()
+    if not lines:
+        raise PrepError(f"{path}: empty file, expected a header line")
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter))]
+    missing = missing_names(required, header)
     if missing:
         raise PrepError(f"{path}:1: missing column(s) {', '.join(missing)}; the header has {', '.join(header)}")
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise PrepError(f"{path}:1: column(s) {', '.join(repeated)} appear more than once")
-    last = reader.line_num
-    while True:
-        first = last + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:  # strict: a quote never closed is not allowed to swallow the rows after it
-            last = reader.line_num
-            report.skip(f"{path}:{first}" + (f"-{last}" if last > first else ""), "", "malformed row", str(e))
-            continue
-        last = reader.line_num
-        where = f"{path}:{first}" if first == last else f"{path}:{first}-{last}"
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # a blank line
-        if len(fields) != len(header):
-            report.skip(
-                where,
-                "",
-                "malformed row",
-                f"{len(fields)} fields, the header has {len(header)}"
-                + (" (a quote never closed?)" if first != last else ""),
-            )
-            continue
-        yield Row(where, dict(zip(header, fields)))
+    start = 1  # 0-based index of the line the reader starts at
+    while start < len(lines):
+        reader = csv.reader(iter(lines[start:]), delimiter=delimiter, strict=True)
+        last = start  # 1-based number of the last line read
+        restart = None
+        while restart is None:
+            first = last + 1
+            try:
+                fields = next(reader)
+                error = None
+            except StopIteration:
+                return
+            except csv.Error as e:
+                fields, error = None, str(e)
+            last = start + reader.line_num
+            where = f"{path}:{first}" if first == last else f"{path}:{first}-{last}"
+            if error is None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+                continue  # a blank line
+            if first < last and (
+                error is not None
+                or len(fields) != len(header)
+                or any(standalone_row(line, len(header), delimiter) for line in lines[first:last])
+            ):
+                report.skip(
+                    f"{path}:{first}",
+                    "",
+                    "malformed row",
+                    f"a quote never closed? the record would run to line {last}"
+                    + (f" ({error})" if error else "")
+                    + f"; lines {first + 1} on are read again as rows of their own",
+                )
+                restart = first  # the next line, 0-based
+            elif error is not None:
+                report.skip(where, "", "malformed row", error)
+                restart = last
+            elif len(fields) != len(header):
+                report.skip(where, "", "malformed row", f"{len(fields)} fields, the header has {len(header)}")
+            else:
+                yield Row(where, dict(zip(header, fields)))
+        start = restart
 
 
 @typechecked
-def read_jsonl_rows(path: Path, required: Sequence[str], report: Report, encoding: str = "utf-8-sig") -> Iterator[Row]:
-    """One JSON object per line; a line that is not one, or lacks a ``required`` key, is reported and skipped."""
+def read_jsonl_rows(path: Path, required: Required, report: Report, encoding: str = "utf-8-sig") -> Iterator[Row]:
+    """One JSON object per line; a line that is not one, or lacks a ``required`` key (a tuple: any one of these
+    names), is reported and skipped."""
     for lineno, line in enumerate(read_text(path, encoding).splitlines(), 1):
         if not line.strip():
             continue
@@ -187,7 +237,7 @@ def read_jsonl_rows(path: Path, required: Sequence[str], report: Report, encodin
         if not isinstance(values, dict):
             report.skip(where, "", "malformed row", f"a JSON {type(values).__name__}, not an object")
             continue
-        missing = [key for key in required if key not in values]
+        missing = missing_names(required, values)
         if missing:
             report.skip(where, "", "malformed row", f"no {', '.join(missing)}")
             continue
@@ -280,17 +330,14 @@ def safe_id(text: str) -> str:
 def audio_problem(path: Path, min_seconds: float, segment: Optional[Tuple[float, float]]) -> Optional[Tuple[str, str]]:
     """(category, detail) of why an audio file cannot be used (None when it can): missing, empty, unreadable,
     shorter than ``min_seconds``, or not covering ``segment`` [start, end) s. Reads the header only."""
-    if not path.is_file():
-        return "missing audio file", f"{path} does not exist"
-    if path.stat().st_size == 0:
-        return "empty audio file", f"{path} is empty (0 bytes)"
     try:
-        info = sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError) as e:
-        return "unreadable audio file", f"{path}: {e}"
-    if info.frames <= 0:
+        with open_audio(str(path)) as f:
+            frames, rate = f.frames, f.samplerate
+    except BadUtterance as bad:
+        return bad.category, bad.detail
+    if frames <= 0:
         return "empty audio file", f"{path} has no samples"
-    seconds = info.frames / info.samplerate
+    seconds = frames / rate
     if segment is not None and segment[1] > seconds + 0.5:  # headers of compressed files may be a little off
         return "clip outside its recording", f"[{segment[0]}, {segment[1]}) s of {path}, which lasts {seconds:.2f} s"
     length = seconds if segment is None else segment[1] - segment[0]
@@ -350,7 +397,10 @@ class DataDirWriter:
         cleaned = [clean_caption(caption) for caption in captions]
         kept = [text for text, _, _ in cleaned if text]
         if not kept:
-            self.report.skip(where, uid, "no caption", f"{len(captions)} empty caption(s)")
+            detail = {0: "the row has no caption", 1: "its caption is empty"}.get(
+                len(captions), f"all {len(captions)} of its captions are empty"
+            )
+            self.report.skip(where, uid, "no caption", detail)
             return False
         for text, repairs, notes in cleaned:
             for repair in repairs:
@@ -441,7 +491,7 @@ def run_main(
     cmd: Optional[Sequence[str]] = None,
 ) -> Dict[str, int]:
     """Parse, log, run ``prepare(args)``; a PrepError exits 1 with its message."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    start_logging(prepare.__module__, cmd)
     args = parser.parse_args(cmd)
     try:
         return prepare(args)

@@ -28,6 +28,7 @@ from espnet2_slap.bin.slap_score import class_list, known_mask, label_targets, l
 from espnet2_slap.inference import AudioTextModel
 from espnet2_slap.metrics.probe import MLPProbe
 from espnet2_slap.metrics.zeroshot import PROMPTS, zeroshot_metrics
+from espnet2_slap.utils.cli import start_logging
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> Dict:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (label_eval) %(levelname)s: %(message)s")
+    start_logging("espnet2_slap.datasets.label_eval", cmd)
     args = get_parser().parse_args(cmd)
     if args.known is not None and not args.multi_label:
         raise SystemExit("--known needs --multi_label")

@@ -10,6 +10,7 @@ from typeguard import typechecked
 
 from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
 from espnet2_slap.layers.pooling import masked_mean
+from espnet2_slap.utils.checkpoint_layouts import load_weights, read_layout, require_parts, text_buffer_reason
 
 POOLINGS = ("pooler", "cls", "mean")
 SHIPPED_CONFIGS = Path(__file__).parent / "hf_configs"
@@ -30,6 +31,24 @@ def load_config_dict(config: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
         return json.load(f)
 
 
+def load_text_encoder_state_dict(encoder: torch.nn.Module, weights: Dict[str, torch.Tensor], source: str) -> None:
+    """Copies ``weights`` (the encoder's own names: ``model.*`` for this class) into a text encoder; ValueError
+    when no key matches or a shape differs. transformers' recomputed buffers (position and token type ids) are
+    ignored; other differences are logged (utils/checkpoint_layouts.load_weights)."""
+    load_weights(
+        encoder,
+        weights,
+        source,
+        noun="text encoder",
+        kind="text encoder",
+        shape_hint="text_encoder_conf config must describe the checkpoint's text model (RoBERTa base, the "
+        "shipped roberta-base config, for LAION-CLAP releases and laion/clap-* models)",
+        no_match_hint="expected a LAION-CLAP release (text_branch.*), a transformers ClapModel (text_model.*), "
+        "an espnet2_slap model (text_tower.encoder.*) or a transformers text model's state dict",
+        ignored_reason=text_buffer_reason,
+    )
+
+
 class HFTransformerTextEncoder(AbsTextEncoder):
     """Token ids (B, L) -> (B, hidden_size) with a transformers ``AutoModel``.
 
@@ -40,6 +59,10 @@ class HFTransformerTextEncoder(AbsTextEncoder):
 
     pooling: ``pooler`` (the model's ``pooler_output``: RoBERTa's tanh layer over position 0, which must be
     ``<s>``; the preprocessor adds the special tokens), ``cls`` (hidden state at position 0) or ``mean``.
+    init_checkpoint: text weights to start from, read safely from any layout that holds them
+    (utils/checkpoint_layouts.py: a LAION-CLAP release's ``text_branch``, a transformers ClapModel's
+    ``text_model``, an espnet2_slap model's text encoder, a RoBERTa state dict); the architecture comes from
+    ``config`` or ``model_name_or_path`` and must match it. ``--init`` would overwrite them.
     """
 
     @typechecked
@@ -48,6 +71,7 @@ class HFTransformerTextEncoder(AbsTextEncoder):
         model_name_or_path: Optional[str] = None,
         config: Union[str, Dict[str, Any], None] = None,
         pooling: str = "pooler",
+        init_checkpoint: Optional[str] = None,
     ):
         super().__init__()
         from transformers import AutoConfig, AutoModel
@@ -68,6 +92,12 @@ class HFTransformerTextEncoder(AbsTextEncoder):
             raise ValueError(f"hf_transformer: {type(self.model).__name__} has no pooler; use pooling: cls or mean")
         self.pooling = pooling
         self.pad_token_id = self.model.config.pad_token_id or 0
+        if init_checkpoint is not None:
+            layout = read_layout(init_checkpoint)
+            require_parts(layout, ["text_encoder"], init_checkpoint)
+            load_text_encoder_state_dict(
+                self, layout.parts["text_encoder"], f"text init_checkpoint {init_checkpoint} [{layout.name}]"
+            )
 
     def output_size(self) -> int:
         return self.model.config.hidden_size

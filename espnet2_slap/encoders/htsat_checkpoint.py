@@ -1,15 +1,12 @@
-"""Loading HTS-AT weights from a raw HTS-AT state dict, a LAION-CLAP checkpoint or an espnet2_slap model."""
+"""Loading HTS-AT weights from any checkpoint layout that holds them (utils/checkpoint_layouts.py): a raw HTS-AT
+state dict, HTS-AT's AudioSet Lightning checkpoint (``sed_model.*``), a LAION-CLAP release (``audio_branch.*``),
+a transformers ClapModel (``audio_model.audio_encoder.*``) or an espnet2_slap model (``audio_tower.encoder.*``)."""
 
-import logging
-from typing import Dict, List, Mapping, Tuple
+from typing import Mapping
 
 import torch
 
-# Where the HTS-AT weights sit in each supported layout (after a DistributedDataParallel "module." is removed).
-CHECKPOINT_PREFIXES = {
-    "LAION-CLAP checkpoint": "audio_branch.",
-    "espnet2_slap model": "audio_tower.encoder.",
-}
+from espnet2_slap.utils.checkpoint_layouts import load_weights, read_layout, require_parts
 
 # Entries of the reference HTS-AT module that this encoder does not use, and why.
 REFERENCE_ONLY_PREFIXES = {
@@ -22,22 +19,6 @@ RECOMPUTED_BUFFER_SUFFIXES = {
     ".attn_mask": "shifted-window masks (recomputed)",
     ".relative_position_index": "relative position indices (recomputed)",
 }
-
-
-def htsat_weights(checkpoint: Mapping, source: str) -> Tuple[Dict[str, torch.Tensor], str]:
-    """The tensors of a loaded checkpoint under HTS-AT's own key names, and the name of the layout found.
-
-    LAION-CLAP nests its weights under ``state_dict``, and its DDP-trained ones prefix them with ``module.``.
-    """
-    if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"htsat init_checkpoint {source}: expected a state dict, got {type(checkpoint).__name__}")
-    state = checkpoint.get("state_dict", checkpoint)
-    state = {key.removeprefix("module."): value for key, value in state.items() if isinstance(value, torch.Tensor)}
-    for layout, prefix in CHECKPOINT_PREFIXES.items():
-        weights = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-        if weights:
-            return weights, f"{layout} ({prefix}*)"
-    return state, "HTS-AT state dict"
 
 
 def reference_only_reason(key: str) -> str:
@@ -58,50 +39,23 @@ def load_htsat_state_dict(encoder: torch.nn.Module, weights: Mapping[str, torch.
     Missing keys keep their initialisation; keys the encoder does not have are ignored, with a warning unless
     they are the reference's front end, classification head or recomputed buffers.
     """
-    own = encoder.state_dict()
-    matching = [key for key in own if key in weights]
-    if not matching:
-        found = ", ".join(list(weights)[:5]) or "no tensors"
-        raise ValueError(
-            f"htsat init_checkpoint {source} holds no HTS-AT weights: none of its {len(weights)} keys ({found}, ...) "
-            f"is a key of this encoder (e.g. patch_embed.proj.weight); expected a raw HTS-AT state dict, a "
-            f"LAION-CLAP checkpoint (audio_branch.*) or an espnet2_slap model (audio_tower.encoder.*)"
-        )
-    for key in matching:
-        if weights[key].shape != own[key].shape:
-            raise ValueError(
-                f"htsat init_checkpoint {source}: {key} has shape {tuple(weights[key].shape)} in the checkpoint "
-                f"but {tuple(own[key].shape)} in the encoder; check size, embed_dim, depths, num_heads, window_size"
-            )
-    encoder.load_state_dict({key: weights[key] for key in matching}, strict=False)
-
-    missing = [key for key in own if key not in weights]
-    ignored: Dict[str, List[str]] = {}  # reason -> the reference's keys it covers
-    unexpected = []
-    for key in weights:
-        if key not in own:
-            reason = reference_only_reason(key)
-            if reason:
-                ignored.setdefault(reason, []).append(key)
-            else:
-                unexpected.append(key)
-    logging.info(f"htsat init_checkpoint {source}: loaded {len(matching)} of the encoder's {len(own)} tensors")
-    if ignored:
-        lines = "".join(f"\n  {reason}: {', '.join(keys)}" for reason, keys in ignored.items())
-        count = sum(map(len, ignored.values()))
-        logging.info(f"htsat init_checkpoint: ignored {count} entries of the reference not used here:{lines}")
-    if unexpected:
-        logging.warning(f"htsat init_checkpoint: ignored {len(unexpected)} unexpected keys: {', '.join(unexpected)}")
-    if missing:
-        logging.warning(
-            f"htsat init_checkpoint: {len(missing)} encoder tensors missing (left as initialised): {', '.join(missing)}"
-        )
+    load_weights(
+        encoder,
+        weights,
+        source,
+        noun="encoder",
+        kind="HTS-AT",
+        shape_hint="check size, embed_dim, depths, num_heads, window_size",
+        no_match_hint="expected a raw HTS-AT state dict, an HTS-AT Lightning checkpoint (sed_model.*), a LAION-CLAP "
+        "release (audio_branch.*), a transformers ClapModel (audio_model.*) or an espnet2_slap model "
+        "(audio_tower.encoder.*)",
+        ignored_reason=reference_only_reason,
+    )
 
 
 def load_htsat_checkpoint(encoder: torch.nn.Module, path: str) -> None:
-    """Loads HTS-AT weights from ``path`` into ``encoder``: a raw HTS-AT state dict, a LAION-CLAP checkpoint
-    (``audio_branch.*``, possibly under ``state_dict`` and ``module.``) or an espnet2_slap model
-    (``audio_tower.encoder.*``, e.g. ``valid.acc.best.pth``). See ``load_htsat_state_dict``."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    weights, layout = htsat_weights(checkpoint, path)
-    load_htsat_state_dict(encoder, weights, f"{path} [{layout}]")
+    """Loads the HTS-AT weights of the checkpoint at ``path`` (any layout above) into ``encoder``; see
+    ``load_htsat_state_dict``."""
+    layout = read_layout(path)
+    require_parts(layout, ["audio_encoder"], path)
+    load_htsat_state_dict(encoder, layout.parts["audio_encoder"], f"htsat init_checkpoint {path} [{layout.name}]")

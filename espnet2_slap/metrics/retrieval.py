@@ -124,3 +124,36 @@ def retrieval_metrics(
     """(A, D), (T, D), (T,) -> {"A->T": {R@1, R@5, R@10, MdNR, MNR}, "T->A": {...}} (see ``retrieval_ranks``)."""
     a2t, t2a = retrieval_ranks(audio, text, text_audio, block_size)
     return {"A->T": rank_summary(a2t, len(t2a)), "T->A": rank_summary(t2a, len(a2t))}
+
+
+def chance_retrieval(text_audio: Matrix, num_audio: int) -> Dict[str, Dict[str, float]]:
+    """The figures ``retrieval_metrics`` gives in expectation for random scores (no ties): the chance level.
+
+    T->A: the one true clip is equally likely at each of the A ranks. A->T: a clip with c of the T captions has
+    its first true caption at rank j with probability C(T - j, c - 1) / C(T, c); the clips' distributions are
+    mixed. R@k and MNR are expectations, MdNR the median of that distribution (in %, like ``rank_summary``)."""
+    from scipy.special import gammaln
+
+    counts = np.bincount(np.asarray(text_audio, dtype=np.int64), minlength=num_audio)
+    num_text = int(counts.sum())
+    ranks = np.arange(1, num_text + 1)
+
+    def log_comb(n: np.ndarray, k: int) -> np.ndarray:
+        return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+    a2t = np.zeros(num_text)
+    for c, clips in zip(*np.unique(counts, return_counts=True)):
+        possible = ranks <= num_text - c + 1
+        prob = np.zeros(num_text)
+        prob[possible] = np.exp(log_comb(num_text - ranks[possible], c - 1) - log_comb(np.array(num_text), c))
+        a2t += clips * prob / num_audio
+    t2a = np.full(num_audio, 1.0 / num_audio)
+
+    def summary(prob: np.ndarray) -> Dict[str, float]:
+        cdf, n = np.cumsum(prob), len(prob)
+        figures = {f"R@{k}": 100.0 * float(cdf[min(k, n) - 1]) for k in RECALL_AT}
+        figures["MdNR"] = 100.0 * float(np.searchsorted(cdf, 0.5 - 1e-12) + 1) / n
+        figures["MNR"] = 100.0 * float(np.dot(prob, np.arange(1, n + 1))) / n
+        return figures
+
+    return {"A->T": summary(a2t), "T->A": summary(t2a)}

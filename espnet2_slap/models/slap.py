@@ -1,6 +1,6 @@
 """SLAP: Siamese Language-Audio Pretraining (BYOL-style, no negatives)."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
@@ -20,12 +20,13 @@ class SLAPModel(TwoTowerModel):
     """Context towers + predictors trained by gradient; target towers are their EMA.
 
     loss = lambda_inter * L_inter + (1 - lambda_inter) * L_intra (see losses/byol.py). The EMA update is
-    ``ema_step()``; SLAPTask registers it as a post-hook of the optimizer's ``step``, so it runs exactly once
-    per parameter update (once per effective batch with --accum_grad, never for a step the trainer or the AMP
-    grad scaler skips). ``ema_updates`` counts updates, drives the tau schedule and is saved with the model.
-    Target parameters have requires_grad=False and are only computed under no_grad. Targets start as copies
-    of the context towers at the first training forward of a fresh run (``ema_updates == 0``), so weights
-    loaded after ``build_model`` (ESPnet's ``--init_param``, ``--init``) reach them too.
+    ``ema_step()``, run by ``after_optimizer_step``, which SLAPTask registers as a post-hook of the optimizer's
+    ``step``, so it runs exactly once per parameter update (once per effective batch with --accum_grad, never
+    for a step the trainer or the AMP grad scaler skips). ``ema_updates`` counts updates, drives the tau
+    schedule and is saved with the model. Target parameters have requires_grad=False and are only computed
+    under no_grad. Targets start as copies of the context towers at the first training forward of a fresh run
+    (``ema_updates == 0``), so weights loaded by ``build_model`` (model_conf ``init``) or after it (ESPnet's
+    ``--init_param``, ``--init``) reach them too.
     """
 
     @typechecked
@@ -39,6 +40,8 @@ class SLAPModel(TwoTowerModel):
         projection_dim: int = 512,
         projector_hidden: int = 512,
         projector_batchnorm: bool = False,
+        audio_projector_conf: Optional[Dict[str, Any]] = None,
+        text_projector_conf: Optional[Dict[str, Any]] = None,
         predictor_hidden: int = 4096,
         predictor_batchnorm: bool = False,
         predictor_dropout: float = 0.0,
@@ -57,6 +60,8 @@ class SLAPModel(TwoTowerModel):
             projection_dim,
             projector_hidden,
             projector_batchnorm,
+            audio_projector_conf,
+            text_projector_conf,
         )
         if not 0.0 <= lambda_inter <= 1.0:
             raise ValueError(f"lambda_inter must lie in [0, 1], got {lambda_inter}")
@@ -82,6 +87,9 @@ class SLAPModel(TwoTowerModel):
         ema_update_(self.audio_target, self.audio_tower, tau)
         ema_update_(self.text_target, self.text_tower, tau)
         self.ema_updates += 1
+
+    def after_optimizer_step(self) -> None:
+        self.ema_step()
 
     @torch.no_grad()
     def copy_towers_to_targets(self) -> None:

@@ -1,7 +1,7 @@
 """What SLAP and CLAP share: an audio tower and a text tower, each an encoder followed by a projector."""
 
 import logging
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
@@ -37,10 +37,28 @@ class Tower(torch.nn.Module):
         return y, self.projector(y)
 
 
+PROJECTOR_OPTIONS = ("batchnorm", "bias_before_batchnorm")
+
+
+def projector(in_size: int, hidden: int, out_size: int, batchnorm: bool, conf: Optional[Dict[str, Any]], name: str):
+    """The MLP [in, hidden, out] of one tower: ``projector_batchnorm`` for both towers, overridden per tower by
+    ``<tower>_projector_conf`` ({batchnorm: bool, bias_before_batchnorm: bool})."""
+    conf = dict(conf or {})
+    unknown = sorted(set(conf) - set(PROJECTOR_OPTIONS))
+    if unknown:
+        raise ValueError(f"model_conf {name}: unknown options {unknown}; the options are {list(PROJECTOR_OPTIONS)}")
+    return MLP([in_size, hidden, out_size], **{"batchnorm": batchnorm, **conf})
+
+
 class TwoTowerModel(AbsESPnetModel):
     """Waveform -> frontend -> [specaug (training)] -> [normalize] -> audio tower; token ids -> text tower.
 
-    Subclasses own the loss (``forward``) and may add predictors (``audio_predictor``/``text_predictor``).
+    Subclasses own the loss (``forward``), may add predictors (``audio_predictor``/``text_predictor``) and
+    what follows each optimizer step (``after_optimizer_step``, registered by SLAPTask).
+    Projectors: ``projector_batchnorm`` sets BatchNorm in both; ``audio_projector_conf`` and
+    ``text_projector_conf`` override it per tower and say whether the Linear before BatchNorm has a bias
+    (``bias_before_batchnorm``). LAION-CLAP's heads have no BatchNorm; the SLAP reference's audio projector has
+    none, its text projector has one, with no bias before it.
     """
 
     def __init__(
@@ -53,21 +71,25 @@ class TwoTowerModel(AbsESPnetModel):
         projection_dim: int,
         projector_hidden: int,
         projector_batchnorm: bool,
+        audio_projector_conf: Optional[Dict[str, Any]] = None,
+        text_projector_conf: Optional[Dict[str, Any]] = None,
     ):
         super().__init__()
         self.frontend = frontend
         self.specaug = specaug
         self.normalize = normalize
+        sizes = (projector_hidden, projection_dim, projector_batchnorm)
         self.audio_tower = Tower(
-            audio_encoder,
-            MLP([audio_encoder.output_size(), projector_hidden, projection_dim], batchnorm=projector_batchnorm),
+            audio_encoder, projector(audio_encoder.output_size(), *sizes, audio_projector_conf, "audio_projector_conf")
         )
         self.text_tower = Tower(
-            text_encoder,
-            MLP([text_encoder.output_size(), projector_hidden, projection_dim], batchnorm=projector_batchnorm),
+            text_encoder, projector(text_encoder.output_size(), *sizes, text_projector_conf, "text_projector_conf")
         )
         self.audio_predictor: Optional[torch.nn.Module] = None
         self.text_predictor: Optional[torch.nn.Module] = None
+
+    def after_optimizer_step(self) -> None:
+        """Runs once after every parameter update (SLAPTask registers it on the optimizer's ``step``)."""
 
     def extract_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(B, S), (B,) -> audio encoder input (B, T, F), (B,); SpecAug only in training mode."""

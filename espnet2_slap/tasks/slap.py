@@ -1,6 +1,7 @@
 """SLAPTask: trains SLAP and CLAP audio-text embedding models with ESPnet's trainer."""
 
 import argparse
+import copy
 import logging
 from inspect import signature
 from typing import Callable, Collection, Dict, List, Optional, Tuple
@@ -31,7 +32,9 @@ from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.encoders.transformer_text_encoder import TransformerTextEncoder
 from espnet2_slap.layers.logmel import LogMelFrontend
 from espnet2_slap.models.clap import CLAPModel
+from espnet2_slap.models.pretrained import initialize_from_checkpoint
 from espnet2_slap.models.slap import SLAPModel
+from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.train.lazy_sound import register_lazy_sound
 from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
 from espnet2_slap.train.skip_bad_audio import SkipBadAudioCollateFn
@@ -79,8 +82,38 @@ model_choices = ClassChoices(
 )
 
 
+# Fewer validation utterances than this make the model selection (best_model_criterion, keep_nbest_models) a
+# draw: an in-batch recall over N clips moves in steps of 1/N (0.2 for 5 clips) and its binomial noise,
+# sqrt(p (1 - p) / N), is 5 points at N = 100 and p = 0.5: epochs a few points apart cannot be told apart.
+MIN_VALID_UTTERANCES = 100
+
+
 def count_parameters(module: Optional[torch.nn.Module]) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def validation_size_warning(args: argparse.Namespace) -> Optional[str]:
+    """The warning for a validation set too small for its best_model_criterion (None when it is large enough)."""
+    lists = getattr(args, "valid_data_path_and_name_and_type", None) or []
+    if not lists or not getattr(args, "best_model_criterion", None):
+        return None
+    with open(lists[0][0], encoding="utf-8") as f:
+        num_valid = sum(1 for line in f if line.strip())
+    if num_valid >= MIN_VALID_UTTERANCES:
+        return None
+    phase, key, _ = args.best_model_criterion[0]
+    how = (
+        f"moves in steps of 1/{num_valid} = {1 / num_valid:.3g}"
+        if key != "loss"
+        else f"is a mean over {num_valid} clips"
+    )
+    nbest = max(args.keep_nbest_models) if isinstance(args.keep_nbest_models, list) else args.keep_nbest_models
+    return (
+        f"the validation set ({lists[0][0]}) has {num_valid} utterances, fewer than {MIN_VALID_UTTERANCES}: "
+        f"{phase} {key} (best_model_criterion) {how}, so the {nbest} best epochs that are averaged "
+        "(keep_nbest_models) are picked by chance as much as by merit. Give the validation set more clips, or "
+        "score a fixed epoch (the recipe's --inference_model <N>epoch.pth)"
+    )
 
 
 class SLAPTask(AbsTask):
@@ -241,20 +274,39 @@ class SLAPTask(AbsTask):
         model_class = model_choices.get_class(args.model)
         if model_class is SLAPModel:
             cls.resolve_tau_total_steps(args)
+        model_conf = dict(args.model_conf)
+        init = model_conf.pop("init", None)
         model = model_class(
             frontend=frontend,
             specaug=specaug,
             normalize=normalize,
             audio_encoder=audio_encoder,
             text_encoder=text_encoder,
-            **args.model_conf,
+            **model_conf,
         )
 
-        # 5. Initialisation (SLAP's targets copy the context towers when training starts)
+        # 5. Initialisation: --init, then model_conf init {path, parts} (a LAION-CLAP release, a transformers
+        # ClapModel, ...; models/pretrained.py). SLAP's targets copy the context towers when training starts.
         if args.init is not None:
             initialize(model, args.init)
+        if init is not None:
+            unknown = sorted(set(init) - {"path", "parts"})
+            if "path" not in init or unknown:
+                raise ValueError(f"model_conf init takes path and parts, got {sorted(init)}")
+            initialize_from_checkpoint(model, init["path"], init.get("parts") or [])
         cls.log_parameter_counts(model)
         return model
+
+    @staticmethod
+    def without_init(args: argparse.Namespace) -> argparse.Namespace:
+        """A copy of a training's arguments without the checkpoints it started from (encoders'
+        init_checkpoint, model_conf init): to rebuild a trained model whose weights are loaded next, where those
+        files may be absent."""
+        args = copy.deepcopy(args)
+        for conf in (args.audio_encoder_conf, args.text_encoder_conf):
+            conf.pop("init_checkpoint", None)
+        args.model_conf.pop("init", None)
+        return args
 
     @classmethod
     def resolve_tau_total_steps(cls, args: argparse.Namespace) -> None:
@@ -295,14 +347,18 @@ class SLAPTask(AbsTask):
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
-        """ESPnet's optimizer, plus SLAP's EMA update as a post-hook of its ``step``.
+        """ESPnet's optimizer, plus the model's ``after_optimizer_step`` as a post-hook of its ``step``: SLAP's
+        EMA update, CLAP's in-place clamp of its temperature. It also logs ``validation_size_warning``.
 
         ESPnet's trainer calls ``optimizer.step()`` once per --accum_grad micro-batches, not at all when the
         gradient norm is non-finite, and through the AMP GradScaler, which skips ``step`` on inf/nan
-        gradients; a post-hook therefore moves the targets exactly when the context weights moved. Under DDP
-        every rank steps the same averaged gradients, so targets stay identical across ranks.
+        gradients; a post-hook therefore runs exactly when the weights moved (SLAP's targets move then). Under
+        DDP every rank steps the same averaged gradients, so targets stay identical across ranks.
         """
         optimizers = super().build_optimizers(args, model)
-        if isinstance(model, SLAPModel):
-            optimizers[0].register_step_post_hook(lambda optimizer, opt_args, opt_kwargs: model.ema_step())
+        warning = validation_size_warning(args)  # here: in training only, once ESPnet has set up logging
+        if warning:
+            logging.warning(warning)
+        if isinstance(model, TwoTowerModel):
+            optimizers[0].register_step_post_hook(lambda optimizer, opt_args, opt_kwargs: model.after_optimizer_step())
         return optimizers

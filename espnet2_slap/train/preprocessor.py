@@ -18,6 +18,7 @@ from espnet2_slap.utils.audio_format import BadUtterance, audio_num_samples, pcm
 from espnet2_slap.utils.captions import CAPTION_DELIMITER
 
 TOKEN_TYPES = ("bpe", "hugging_face")
+LOGGED_CUTS = 10  # cut captions logged one by one, by each process; then every hundredth
 
 
 def special_token_ids(tokenizer, name: str) -> Tuple[List[int], List[int]]:
@@ -47,7 +48,8 @@ class SLAPPreprocessor(AbsPreprocessor):
     ``utt1 a calm piano piece ||| solo piano, slow``); training draws one at random per step, validation takes
     the first. ``hugging_face`` tokens get the tokenizer's special tokens (``<s> ... </s>`` for RoBERTa, whose
     ``pooler_output`` reads position 0), which ESPnet's converter leaves out; captions are cut to
-    ``max_text_length`` tokens, special tokens included.
+    ``max_text_length`` tokens, special tokens included (the first ``LOGGED_CUTS`` cut captions of a process are
+    logged with their length, then every hundredth).
     """
 
     @typechecked
@@ -92,6 +94,7 @@ class SLAPPreprocessor(AbsPreprocessor):
         self.text_cleaner = TextCleaner(text_cleaner)
         self.caption_delimiter = caption_delimiter
         self.max_text_length = max_text_length
+        self.captions_cut = 0
         self.crop_samples = crop_samples
         self.short_audio = short_audio
         self.fs = fs
@@ -109,8 +112,17 @@ class SLAPPreprocessor(AbsPreprocessor):
     def tokenize(self, caption: str) -> np.ndarray:
         """Caption -> token ids (L,) with special tokens, at most max_text_length long."""
         tokens = self.tokenizer.text2tokens(self.text_cleaner(caption))
-        ids = self.token_id_converter.tokens2ids(tokens)[: self.max_text_length - self.num_special_tokens]
-        return np.asarray(self.prefix + ids + self.suffix, dtype=np.int64)
+        ids = self.token_id_converter.tokens2ids(tokens)
+        room = self.max_text_length - self.num_special_tokens
+        if len(ids) > room:
+            self.captions_cut += 1
+            if self.captions_cut <= LOGGED_CUTS or self.captions_cut % 100 == 0:
+                logging.warning(
+                    f"caption cut from {len(ids) + self.num_special_tokens} to max_text_length "
+                    f"{self.max_text_length} tokens ({self.captions_cut} cut so far; preprocessor_conf "
+                    f"max_text_length sets it): {caption[:80]!r}"
+                )
+        return np.asarray(self.prefix + ids[:room] + self.suffix, dtype=np.int64)
 
     def window(self, uid: str, n: int) -> Tuple[int, int]:
         """(offset, length) of the samples to take from ``n``: the crop (a random one in training, the centred

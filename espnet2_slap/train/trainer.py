@@ -1,10 +1,22 @@
-"""ESPnet's Trainer, logging how many utterances were skipped for a bad audio file."""
+"""ESPnet's Trainer, logging how many utterances were skipped for a bad audio file and warning of a collapse."""
 
 import logging
+import math
+from typing import Dict, Optional
 
+import torch
+from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer
 
 from espnet2_slap.train.skip_bad_audio import skipped_counts
+
+# A collapse warning when std_audio or std_text (metrics/inbatch.py: the mean per-dimension std of the
+# L2-normalised projections, ~1/sqrt(D) when they are spread over the sphere) stays under this fraction of
+# 1/sqrt(D). For embeddings z = normalize(m + e) around a common direction m, std * sqrt(D) is about the sine of
+# their angle to m, and their mean pairwise cosine about 1 - (std * sqrt(D))^2: at 0.1 it is 0.99, the clips
+# (or captions) are practically one point and retrieval is left to noise. Epoch 1 is not judged: it starts from
+# the initialisation, whose projections may be as concentrated (0.05 of 1/sqrt(D) for the tiny config).
+COLLAPSE_FRACTION = 0.1
 
 
 def skipped_summary() -> str:
@@ -18,13 +30,47 @@ def log_skipped(when: str) -> None:
         logging.warning(f"{when}: utterances skipped for a bad audio file so far: {summary}")
 
 
+def projection_dim(model: torch.nn.Module) -> int:
+    """D of the projections of a (possibly DDP-wrapped) two-tower model."""
+    model = getattr(model, "module", model)
+    return [m for m in model.audio_tower.projector.modules() if isinstance(m, torch.nn.Linear)][-1].out_features
+
+
+def collapse_warning(epoch: int, stds: Dict[str, float], dim: int) -> Optional[str]:
+    """The warning for an epoch whose mean std_audio / std_text is under COLLAPSE_FRACTION / sqrt(dim)."""
+    threshold = COLLAPSE_FRACTION / math.sqrt(dim)
+    low = {name: value for name, value in stds.items() if value < threshold}
+    if epoch < 2 or not low:
+        return None
+    figures = ", ".join(
+        f"{name} {value:.4f} (mean cosine of two of them ~{1 - value**2 * dim:.3f})" for name, value in low.items()
+    )
+    return (
+        f"epoch {epoch}: possible collapse: {figures}, under {threshold:.4f} = {COLLAPSE_FRACTION} / sqrt({dim}) "
+        f"(1/sqrt({dim}) = {1 / math.sqrt(dim):.3f} when the normalised projections are spread): the embeddings "
+        "are nearly one point. If it stays so and valid r1_* stay at chance, the model has collapsed: try a "
+        "larger batch, a tau closer to 1, a lower learning rate, or CLAP (conf/train_clap.yaml)"
+    )
+
+
 class SLAPTrainer(Trainer):
-    """ESPnet's Trainer; after each epoch and at the end of training it logs the skipped-utterance counts."""
+    """ESPnet's Trainer; after each epoch and at the end of training it logs the skipped-utterance counts, and
+    after each training epoch it warns when the projections have collapsed (``collapse_warning``)."""
 
     @classmethod
     def train_one_epoch(cls, *args, **kwargs) -> bool:
         all_steps_are_invalid = super().train_one_epoch(*args, **kwargs)
         log_skipped("after training this epoch")
+        reporter: Optional[SubReporter] = kwargs.get("reporter")
+        if reporter is not None and kwargs.get("model") is not None:
+            stds = {
+                name: float(aggregate(reporter.stats[name]))
+                for name in ("std_audio", "std_text")
+                if name in reporter.stats
+            }
+            warning = collapse_warning(reporter.get_epoch(), stds, projection_dim(kwargs["model"]))
+            if warning:
+                logging.warning(warning)
         return all_steps_are_invalid
 
     @classmethod

@@ -10,11 +10,17 @@ and about 4 times faster than torchaudio's sinc resampler, whose default filter 
 
 Segments are cut from the resampled recording, so every recording is resampled once: ``<start> <end>`` in
 seconds become the output samples [round(start * fs), round(end * fs)), end -1 meaning to the end.
+
+A rerun keeps an utterance formatted before only when its source is unchanged: ``sources`` records for each
+utterance the size, time of change, segment and path of its source. The output dir is for one rate and format,
+recorded in ``audio_format`` ("<fs> Hz <format> <subtype>"): formatting it at another is refused.
 """
 
 import logging
 import math
 import os
+import sys
+import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,6 +81,10 @@ class Entry:
     problem: Optional[BadUtterance] = None
 
 
+class FormatMismatch(ValueError):
+    """An output dir formatted at another rate or in another format than asked."""
+
+
 @dataclass
 class Summary:
     """What one run did with its utterances."""
@@ -82,6 +92,7 @@ class Summary:
     total: int = 0
     written: int = 0
     reused: int = 0
+    changed: int = 0  # written anew because their source changed since an earlier run formatted them
     clipped: int = 0
     skipped: List[Tuple[str, BadUtterance]] = field(default_factory=list)
 
@@ -166,17 +177,54 @@ def job_part(entries: List[Entry], job: Optional[int], nj: Optional[int]) -> Lis
 
 
 @contextmanager
+def decoder_messages(lines: List[str]) -> Iterator[None]:
+    """What C libraries write to the process's stderr meanwhile (libmpg123's "Note: Illegal Audio-MPEG-Header"
+    and the like) goes into ``lines`` instead of the console."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(line for line in tmp.read().decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def undecodable(path: str, size: int, error: Exception, messages: List[str]) -> str:
+    """The detail of a file that exists but does not decode: its size, libsndfile's reason, the decoder's first
+    message. libsndfile says "File does not exist or is not a regular file" of a file whose format it does not
+    recognise (an MP3 of 100 bytes): that is said as what it is."""
+    reason = str(error).replace(f"Error opening {path!r}: ", "")
+    if "does not exist" in reason:
+        reason = "not in a format libsndfile recognises"
+    return f"{path}: {size} bytes that do not decode ({reason})" + (f"; decoder: {messages[0]}" if messages else "")
+
+
+@contextmanager
 def open_audio(path: str) -> Iterator[sf.SoundFile]:
-    """soundfile's SoundFile of ``path``; BadUtterance when the file is missing, empty or unreadable."""
+    """soundfile's SoundFile of ``path``; BadUtterance when the file is missing, empty or unreadable. Decoder
+    messages are kept off the console (logged at debug level)."""
     if not os.path.isfile(path):
         raise BadUtterance("missing audio file", f"{path} does not exist")
-    if os.path.getsize(path) == 0:
+    size = os.path.getsize(path)
+    if size == 0:
         raise BadUtterance("empty audio file", f"{path} is empty (0 bytes)")
+    messages: List[str] = []
     try:
-        with sf.SoundFile(path) as f:
-            yield f
+        with decoder_messages(messages):
+            audio = sf.SoundFile(path)
     except (sf.SoundFileError, RuntimeError) as e:
-        raise BadUtterance("unreadable audio file", f"{path}: {e}") from e
+        raise BadUtterance("unreadable audio file", undecodable(path, size, e, messages)) from e
+    if messages:
+        logger.debug(f"{path}: decoder: {' / '.join(messages)}")
+    with audio:
+        try:
+            yield audio
+        except (sf.SoundFileError, RuntimeError) as e:
+            raise BadUtterance("unreadable audio file", f"{path}: {e}") from e
 
 
 def audio_num_samples(path: str) -> int:
@@ -188,12 +236,16 @@ def audio_num_samples(path: str) -> int:
 def read_mono(path: str, offset: int = 0, frames: Optional[int] = None) -> Tuple[np.ndarray, int]:
     """(float32 mono waveform, sampling rate) of an audio file, or of its ``frames`` samples from ``offset`` on
     (a seek: only that part is decoded); BadUtterance when it cannot be used or holds fewer samples."""
+    messages: List[str] = []
     with open_audio(path) as f:
         rate = f.samplerate
         wanted = f.frames - offset if frames is None else frames
-        if offset:
-            f.seek(offset)
-        data = f.read(wanted, dtype="float32", always_2d=True)
+        with decoder_messages(messages):
+            if offset:
+                f.seek(offset)
+            data = f.read(wanted, dtype="float32", always_2d=True)
+    if messages:
+        logger.debug(f"{path}: decoder: {' / '.join(messages)}")
     if len(data) != wanted:
         raise BadUtterance(
             "unreadable audio file",
@@ -255,6 +307,10 @@ class FileWriter:
             raise BadUtterance("id not usable as a file name", f"{uid!r} contains '/'")
         return self.data_dir / f"{uid}.{self.ext}"
 
+    def check_id(self, uid: str) -> None:
+        """BadUtterance when the id cannot name a file."""
+        self.path(uid)
+
     def existing(self, uid: str) -> Optional[int]:
         """Sample count of the utterance's output when a previous run completed it with these settings."""
         path = self.path(uid)
@@ -299,6 +355,9 @@ class ArkWriter:
         self.locations: Dict[str, str] = {}
         self.fd = None
 
+    def check_id(self, uid: str) -> None:
+        """Any id is a key of the ark."""
+
     def existing(self, uid: str) -> Optional[int]:
         """Sample count of the utterance in the ark of a previous run, when it is there at this rate."""
         if uid not in self.old:
@@ -332,6 +391,44 @@ class ArkWriter:
         return self.locations
 
 
+def check_format(out_dir: Path, fs: int, audio_format: str, subtype: str) -> None:
+    """Record the rate and format of ``out_dir`` (``audio_format``); FormatMismatch when it holds another."""
+    wanted = f"{fs} Hz {audio_format} {subtype}"
+    record = out_dir / "audio_format"
+    found = record.read_text(encoding="utf-8").strip() if record.is_file() else None
+    if found is not None and found != wanted:
+        raise FormatMismatch(
+            f"{out_dir} holds audio formatted as {found} ({record}), this run asks {wanted}: format into another "
+            f"directory (the recipe: --dumpdir dump_{fs}), or remove {out_dir} to format it anew"
+        )
+    if found is None:
+        write_if_changed(record, wanted + "\n")
+
+
+def source_stamp(entry: Entry) -> Optional[str]:
+    """What the output of an utterance depends on: its source's size and time of change, the segment, the path
+    (None when the source cannot be stat'ed)."""
+    try:
+        stat = os.stat(entry.rec.path)
+    except (OSError, AttributeError):
+        return None
+    end = -1 if entry.end is None else entry.end
+    return f"{stat.st_size} {stat.st_mtime_ns} {entry.start:g} {end:g} {entry.rec.path}"
+
+
+def read_stamps(out_dir: Path) -> Dict[str, str]:
+    """{id: source stamp} of earlier runs (``sources`` and the parts' ``sources.<job>``); an id with two
+    different stamps is left out (formatted anew)."""
+    stamps: Dict[str, str] = {}
+    conflicting = set()
+    for path in sorted(out_dir.glob("sources*")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            uid, _, stamp = line.partition(" ")
+            if stamps.setdefault(uid, stamp) != stamp:
+                conflicting.add(uid)
+    return {uid: stamp for uid, stamp in stamps.items() if uid not in conflicting}
+
+
 def load_resampled(path: str, fs: int) -> np.ndarray:
     """The mono waveform of an audio file at ``fs``."""
     wave, rate = read_mono(path)
@@ -355,6 +452,8 @@ def format_audio(
     suffix = "" if job is None else f".{job}"
     data_dir = out_dir.resolve() / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
+    check_format(out_dir, fs, audio_format, subtype)
+    old_stamps, stamps = read_stamps(out_dir), {}
     writer = (
         ArkWriter(data_dir / f"wav{suffix}", fs)
         if audio_format == "ark"
@@ -369,11 +468,17 @@ def format_audio(
         try:
             if entry.problem is not None:
                 raise entry.problem
-            num_samples = writer.existing(entry.uid)
+            writer.check_id(entry.uid)
+            stamps[entry.uid] = source_stamp(entry)
+            unchanged = stamps[entry.uid] is not None and old_stamps.get(entry.uid) == stamps[entry.uid]
+            num_samples = writer.existing(entry.uid) if unchanged else None
             if num_samples is not None:
                 lengths[entry.uid] = num_samples
                 summary.reused += 1
                 continue
+            if entry.uid in old_stamps and not unchanged:
+                summary.changed += 1
+                logger.info(f"utterance {entry.uid}: its source changed since it was formatted; formatting it again")
             wave = cut(load(entry.rec.path, fs), entry, fs)
         except BadUtterance as bad:
             problem = BadUtterance(bad.category, f"{bad.detail} ({entry.source})")
@@ -396,6 +501,7 @@ def format_audio(
     write_if_changed(out_dir / f"wav.scp{suffix}", "".join(f"{uid} {locations[uid]}\n" for uid in done))
     write_if_changed(out_dir / f"utt2num_samples{suffix}", "".join(f"{uid} {lengths[uid]}\n" for uid in done))
     write_if_changed(out_dir / f"utt2dur{suffix}", "".join(f"{uid} {lengths[uid] / fs:.3f}\n" for uid in done))
+    write_if_changed(out_dir / f"sources{suffix}", "".join(f"{uid} {stamps[uid]}\n" for uid in done))
     skipped = sorted(summary.skipped, key=lambda item: item[0])
     write_if_changed(out_dir / f"skipped{suffix}", "".join(f"{uid} {problem}\n" for uid, problem in skipped))
     log_summary(summary, out_dir / f"skipped{suffix}")
@@ -403,7 +509,10 @@ def format_audio(
 
 
 def log_summary(summary: Summary, skipped_file: Path) -> None:
-    logger.info(f"formatted {summary.written} utterances, kept {summary.reused} formatted by an earlier run")
+    logger.info(
+        f"formatted {summary.written} utterances, kept {summary.reused} formatted by an earlier run"
+        + (f"; {summary.changed} formatted again because their source changed" if summary.changed else "")
+    )
     if summary.clipped:
         logger.warning(f"{summary.clipped} utterances had samples clipped to the 16-bit range")
     if summary.skipped:

@@ -8,41 +8,71 @@
 #   4. statistics (shape files, feature normalisation stats), in --nj jobs through ${train_cmd}
 #   5. training (--train_config; --ngpu N a node, --num_nodes M on a cluster, DDP through ESPnet's launcher;
 #      --num_splits N shards the training lists for --multiple_iterator), through ${cuda_cmd}
-#   6. n-best averaged model (by the config's best_model_criterion) and packing into a zip
-#   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed)
-#   8. scoring into <expdir>/RESULTS.md (python -m espnet2_slap.bin.slap_results), then local/score.sh when the
-#      recipe has one (zero-shot and probes of label corpora)
+#   6. packing: checks the n-best averaged model that ESPnet's trainer wrote at the end of stage 5 (by the
+#      config's best_model_criterion) and packs it with the config and token files into <exp>/packed_model.zip
+#   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed) into <exp>/embed/<set>
+#   8. scoring into <exp>/RESULTS.md and results.json (python -m espnet2_slap.bin.slap_results), then
+#      local/score.sh when the recipe has one (zero-shot and probes of label corpora)
+# <exp> is ${expdir}/slap_${tag} (--tag; default: the training config's name).
 # Evaluation only (a model trained elsewhere): --skip_train true skips stages 3-6, stages 1-2 prepare only the
 # --test_sets, and stages 7-8 use --packed_model ZIP (stage 6's packed_model.zip, unpacked into <exp>/packed) or
-# --inference_config CONFIG --inference_model PTH; <exp> is ${expdir}/slap_${tag} (--tag, default pretrained).
+# --inference_config CONFIG --inference_model PTH (--tag defaults to pretrained there).
 # Every stage logs with timestamps, leaves a .done marker and is skipped when run again (delete the marker, or
-# the directory, to redo it); nothing under data/ sources or the corpus is ever modified.
+# the directory, to redo it): data/.done, <dumpdir>/raw/<set>/.done, data/token_list/<type>/.done,
+# <expdir>/stats_<fs>/.done, <exp>/.train.done (a stage 5 that did not finish resumes training),
+# <exp>/.pack.done, <exp>/embed/<set>/.done, <exp>/.score.done. The markers of stages 6-8 hold the identity of
+# the model file, config and test data they were made from: another model or changed data redoes them.
+# Nothing under data/ sources or the corpus is ever modified. Everything a run starts stops with it (kill -9 of
+# run.sh included), and one run at a time writes into an exp dir: a second one is refused, naming the first
+# (python -m espnet2_slap.bin.run_guard --help).
 set -euo pipefail
+declare -a all_args=("$@")  # for the guard (below), which runs this script again
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (slap.sh:${BASH_LINENO[0]}) $*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
 
-# ---- options (each can be given as --name value or --name=value; - and _ are the same) ----
-stage=1; stop_stage=100
+# ---- options: one a line, "name=default  # description"; --help prints them from here ----
+stage=1                  # first stage to run
+stop_stage=100           # last stage to run (--stop-stage works too)
 nj=4                     # parallel jobs of stages 2 and 4
-ngpu=0; num_nodes=1
-python=python
-dumpdir=dump; expdir=exp
-train_set=train; valid_set=valid; test_sets=test
-local_data_opts=""
-fs=48000; audio_format=flac          # flac, wav or ark
-token_type=bpe; nbpe=500; bpe_model_type=unigram; hf_tokenizer=""
-train_config=""; tag=""; train_args=""
+ngpu=0                   # GPUs a node for training (DDP above 1); stage 7 embeds on a GPU when above 0
+num_nodes=1              # nodes for training (needs cmd_backend=slurm, sge or pbs)
+python=python            # the Python that has espnet2_slap
+dumpdir=dump             # formatted audio and lists (stage 2)
+expdir=exp               # statistics and experiments
+train_set=train          # training data dir under data/
+valid_set=valid          # validation data dir under data/
+test_sets=test           # test data dirs under data/, space-separated
+local_data_opts=""       # options of local/data.sh (stage 1)
+fs=48000                 # sampling rate of the formatted audio (stage 2); the front end must expect it
+audio_format=flac        # flac, wav or ark (stage 2)
+token_type=bpe           # bpe (sentencepiece trained in stage 3) or hugging_face (--hf_tokenizer)
+nbpe=500                 # sentencepiece vocabulary size
+bpe_model_type=unigram   # sentencepiece model type
+hf_tokenizer=""          # local Hugging Face tokenizer dir, with --token_type hugging_face
+train_config=""          # training config (required unless --skip_train true)
+tag=""                   # experiment name: exp/slap_<tag> (default: the config's name, or pretrained)
+train_args=""            # more options of slap_train (stages 4 and 5)
 num_splits=1             # N, or auto: one split per --split_size training utterances (1 below that)
-split_size=100000
-inference_model=""       # default: the averaged model of the config's first best_model_criterion
+split_size=100000        # training utterances a split with --num_splits auto
+inference_model=""       # model file in the exp dir (default: the average of the config's first best_model_criterion)
 skip_train=false         # evaluation only: stages 1, 2 (test sets), 7, 8 with a model trained elsewhere
 packed_model=""          # with --skip_train: a zip packed by stage 6 (espnet2 pack; config paths rewritten)
 inference_config=""      # with --skip_train and no --packed_model: config.yaml and --inference_model PTH
-local_score_opts=""      # more options of local/score.sh
-embed_args=""; label_files="" # label files of the test sets for zero-shot scoring, e.g. "utt2instrument utt2mode"
+local_score_opts=""      # more options of local/score.sh (stage 8)
+embed_args=""            # more options of slap_embed (stage 7)
+label_files=""           # label files of the test sets for zero-shot scoring, e.g. "utt2instrument utt2mode"
+# ---- end of options ----
 
-usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; sed -n '/^stage=/,/^usage()/p' "$0" | grep -E '^[a-z_]+=' | sed 's/^/  --/'; }
+option_lines() { sed -n '/^# ---- options: /,/^# ---- end of options/p' "$0" | grep -E '^[a-z_]+='; }
+usage() {
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+    echo
+    echo "Options (--name value or --name=value; - and _ are the same):"
+    option_lines | sed -E 's/^([a-z_]+)=("[^"]*"|[^ ]*) *# */\1\t\2\t/' \
+        | awk -F '\t' '{ printf "  %-32s %s\n", "--" $1 " <" $2 ">", $3 }'
+}
+options=" $(option_lines | cut -d= -f1 | tr '\n' ' ')"
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
@@ -51,10 +81,8 @@ while [ $# -gt 0 ]; do
         *) die "unexpected argument $1 (see --help)" ;;
     esac
     name=${name#--}; name=${name//-/_}
-    case "${name}" in
-        stage|stop_stage|nj|ngpu|num_nodes|python|dumpdir|expdir|train_set|valid_set|test_sets|local_data_opts|\
-fs|audio_format|token_type|nbpe|bpe_model_type|hf_tokenizer|train_config|tag|train_args|num_splits|\
-split_size|inference_model|embed_args|label_files|skip_train|packed_model|inference_config|local_score_opts) printf -v "${name}" '%s' "${value}" ;;
+    case "${options}" in
+        *" ${name} "*) printf -v "${name}" '%s' "${value}" ;;
         *) die "unknown option --${name} (see --help)" ;;
     esac
 done
@@ -62,6 +90,10 @@ done
 [ -f path.sh ] && . ./path.sh
 [ -f cmd.sh ] || die "cmd.sh is missing: it selects the job back-end"
 . ./cmd.sh
+if [ -z "${SLAP_GUARDED:-}" ]; then  # this script again, under a guard that stops all it starts when it ends
+    export SLAP_GUARDED=1
+    exec ${python} -m espnet2_slap.bin.run_guard supervise -- "$0" "${all_args[@]}"
+fi
 case "${skip_train}" in true|false) ;; *) die "--skip_train must be true or false, not ${skip_train}" ;; esac
 if [ "${skip_train}" = false ]; then
     [ -n "${train_config}" ] || die "--train_config is required (or --skip_train true to evaluate a trained model)"
@@ -104,9 +136,43 @@ fi
 
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 run_train_stage() { [ "${skip_train}" = false ] && run_stage "$1"; }
-done_or_mark() {  # done_or_mark <marker> <what>: true (and a log line) when the marker exists
-    if [ -f "$1" ]; then log "$2: already done ($1 exists; remove it to redo)"; return 0; fi
+ran=(); already=()  # what this run did, and what earlier runs had done (the last line says both)
+done_or_mark() {  # done_or_mark <marker> <what> [<identity>]: true (and a log line) when the stage is done
+    # A marker holds the identity of what its stage was made from (empty for stages 1-4); one that holds another
+    # identity is stale: it is removed and the stage redone.
+    if [ -f "$1" ] && [ "$(cat "$1")" = "${3:-}" ]; then
+        log "$2: already done ($1 exists; remove it to redo)"
+        already+=("$2")
+        return 0
+    fi
+    if [ -f "$1" ]; then log "$2: made from another model or data than now ($1): redoing it"; rm -f "$1"; fi
+    ran+=("$2")
     return 1
+}
+mark_done() { printf '%s' "${2:-}" > "$1"; }  # mark_done <marker> [<identity>]
+identity() {  # identity <word>... : a hash of these words and of the contents of those that are files
+    local w
+    for w in "$@"; do echo "${w}"; if [ -f "${w}" ]; then cat "${w}"; fi; done | sha256sum | cut -d' ' -f1
+}
+# ---- checks of what the stages to run need, before any runs ----
+for dset in ${prepared_sets}; do  # stage 2 records the rate and format of each set it formats
+    record=${dumpdir}/raw/${dset}/audio_format
+    [ ! -f "${record}" ] || [ "$(cat "${record}")" = "${fs} Hz ${audio_format} PCM_16" ] \
+        || die "${dumpdir}/raw/${dset} holds audio formatted as $(cat "${record}"), this run asks ${fs} Hz ${audio_format}: give another --dumpdir (e.g. --dumpdir dump_${fs}), or remove ${dumpdir}/raw/${dset} to format it anew"
+done
+if [ "${token_type}" = hugging_face ] && [ "${skip_train}" = false ] && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 3 ]; then
+    [ -n "${hf_tokenizer}" ] || die "--token_type hugging_face needs --hf_tokenizer DIR (a local tokenizer directory)"
+    [ -d "${hf_tokenizer}" ] || die "--hf_tokenizer ${hf_tokenizer} does not exist: save the tokenizer (and, for a pretrained text encoder, the model) there first, e.g. python -c \"from transformers import AutoModel, AutoTokenizer; [c.from_pretrained('roberta-base').save_pretrained('${hf_tokenizer}') for c in (AutoTokenizer, AutoModel)]\" on a machine with internet access, or train a sentencepiece tokenizer instead: --token_type bpe"
+fi
+if { [ "${skip_train}" = false ] && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 5 ]; } || { [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 7 ]; }; then
+    mkdir -p "${exp}"
+    exec 9>> "${exp}/.lock"  # held by this run and all it starts (see run_guard lock)
+    ${python} -m espnet2_slap.bin.run_guard lock --fd 9 "${exp}" 2> >(grep -v ' INFO: ' >&2) || die "${exp} is in use by another run (above)"
+fi
+
+model_id=""
+set_model_id() {  # model_id: the identity of the model file and its config, hashed once a run
+    [ -n "${model_id}" ] || model_id=$(identity "${model_file}" "${exp}/config.yaml")
 }
 
 if run_stage 1; then
@@ -132,7 +198,7 @@ if run_stage 2; then
         ${train_cmd} JOB=1:"${nj}" "${out}/logs/format.JOB.log" \
             ${python} -m espnet2_slap.bin.format_audio --fs "${fs}" --audio_format "${audio_format}" \
                 "${seg_opts[@]}" --job JOB --nj "${nj}" "data/${dset}/wav.scp" "${out}"
-        for f in wav.scp utt2num_samples utt2dur skipped; do
+        for f in wav.scp utt2num_samples utt2dur skipped sources; do
             for n in $(seq "${nj}"); do cat "${out}/${f}.${n}" 2> /dev/null || true; done | LC_ALL=C sort > "${out}/${f}"
             rm -f "${out}/${f}".[0-9]*
         done
@@ -142,7 +208,7 @@ if run_stage 2; then
         # lists (*.classes, one class a line) copied as they are
         for f in data/"${dset}"/*; do
             name=$(basename "${f}")
-            case "${name}" in wav.scp|segments|utt2dur|utt2num_samples|skipped|reco2*) continue ;; esac
+            case "${name}" in wav.scp|segments|utt2dur|utt2num_samples|skipped|sources|reco2*) continue ;; esac
             [ -f "${f}" ] || continue
             case "${name}" in *.classes) cp "${f}" "${out}/${name}"; continue ;; esac
             awk 'NR == FNR { keep[$1]; next } $1 in keep' "${out}/wav.scp" "${f}" | LC_ALL=C sort > "${out}/${name}"
@@ -199,8 +265,8 @@ if run_train_stage 4; then
     fi
 fi
 
-if run_train_stage 5; then
-    log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)"
+if run_train_stage 5 && ! { log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)";
+        done_or_mark "${exp}/.train.done" "stage 5"; }; then
     mkdir -p "${exp}"
     train_data_opts=("${data_opts[@]}" --train_shape_file "${stats_dir}/train/speech_shape")
     if [ "${num_splits}" = auto ]; then
@@ -236,8 +302,13 @@ if run_train_stage 5; then
         --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" --multiprocessing_distributed true -- \
         ${python} -m espnet2_slap.bin.slap_train --config "${train_config}" \
             "${token_opts[@]}" "${train_data_opts[@]}" --valid_shape_file "${stats_dir}/valid/speech_shape" \
-            "${norm_opts[@]}" --resume true --output_dir "${exp}" ${train_args}
-    grep "epoch results" "${exp}/train.log" | tail -n 1 || true
+            "${norm_opts[@]}" --resume true --output_dir "${exp}" ${train_args} &
+    train_pid=$!
+    log "Stage 5: follow the training with: tail -f ${exp}/train.log (its epoch results and warnings follow here)"
+    # the new train.log from its first line (the launcher keeps an older one as train.1.log, ...), until training ends
+    tail --pid="${train_pid}" -n 0 -F "${exp}/train.log" 2> /dev/null | grep --line-buffered -E "epoch results|WARNING" || true
+    wait "${train_pid}"
+    mark_done "${exp}/.train.done"
 fi
 
 if run_train_stage 6; then
@@ -246,8 +317,13 @@ if run_train_stage 6; then
     pack_opts=(--option "${token_dir}/tokens.txt")
     [ "${token_type}" = bpe ] && pack_opts+=(--option "${token_dir}/bpe.model")
     [ -f "${stats_dir}/train/feats_stats.npz" ] && pack_opts+=(--option "${stats_dir}/train/feats_stats.npz")
-    ${python} -m espnet2_slap.bin.slap_pack --train_config "${exp}/config.yaml" \
-        --model_file "${model_file}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
+    set_model_id
+    made_from=$(identity "${model_id}" "${pack_opts[@]}")
+    if ! done_or_mark "${exp}/.pack.done" "stage 6" "${made_from}"; then
+        ${python} -m espnet2_slap.bin.slap_pack --train_config "${exp}/config.yaml" \
+            --model_file "${model_file}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
+        mark_done "${exp}/.pack.done" "${made_from}"
+    fi
 fi
 
 if [ "${skip_train}" = true ] && { run_stage 7 || run_stage 8; }; then
@@ -271,24 +347,36 @@ if run_stage 7; then
     for dset in ${test_sets}; do
         out=${exp}/embed/${dset}
         log "Stage 7: embeddings of ${dset} into ${out}"
+        set_model_id
+        made_from=$(identity "${model_id}" "${dumpdir}/raw/${dset}/wav.scp" "${dumpdir}/raw/${dset}/text" "${embed_args}")
+        done_or_mark "${out}/.done" "stage 7 ${dset}" "${made_from}" && continue
         mkdir -p "${out}"
         # shellcheck disable=SC2086
         ${decode_cmd} --gpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" "${out}/embed.log" \
             ${python} -m espnet2_slap.bin.slap_embed --train_config "${exp}/config.yaml" \
                 --model_file "${model_file}" --data_dir "${dumpdir}/raw/${dset}" --output_dir "${out}" \
                 --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" ${embed_args}
+        mark_done "${out}/.done" "${made_from}"
     done
 fi
 
 if run_stage 8; then
     log "Stage 8: scoring into ${exp}/RESULTS.md"
-    # shellcheck disable=SC2086
-    ${python} -m espnet2_slap.bin.slap_results --exp "${exp}" --dumpdir "${dumpdir}/raw" \
-        --test_sets ${test_sets} --label_files ${label_files} --model_file "${model_file#"${exp}/"}"
-    if [ -x local/score.sh ]; then
-        log "Stage 8: local/score.sh ${local_score_opts}"
+    scored=()
+    for dset in ${test_sets}; do scored+=("${dset}" "${exp}/embed/${dset}/.done" "${dumpdir}/raw/${dset}"/utt2*); done
+    set_model_id
+    made_from=$(identity "${model_id}" "${scored[@]}" "${label_files}" "${local_score_opts}")
+    if ! done_or_mark "${exp}/.score.done" "stage 8" "${made_from}"; then
         # shellcheck disable=SC2086
-        local/score.sh --exp "${exp}" --model_file "${model_file}" --dumpdir "${dumpdir}/raw" ${local_score_opts}
+        ${python} -m espnet2_slap.bin.slap_results --exp "${exp}" --dumpdir "${dumpdir}/raw" \
+            --test_sets ${test_sets} --label_files ${label_files} --model_file "${model_file#"${exp}/"}"
+        if [ -x local/score.sh ]; then
+            log "Stage 8: local/score.sh ${local_score_opts}"
+            # shellcheck disable=SC2086
+            local/score.sh --exp "${exp}" --model_file "${model_file}" --dumpdir "${dumpdir}/raw" ${local_score_opts}
+        fi
+        mark_done "${exp}/.score.done" "${made_from}"
     fi
 fi
-log "Successfully finished stages ${stage}-${stop_stage} of ${exp}"
+last_stage=$(( stop_stage < 8 ? stop_stage : 8 ))
+log "Finished stages ${stage}-${last_stage} of ${exp}: ran ${ran[*]:-nothing}; already done before: ${already[*]:-nothing}"

@@ -257,6 +257,29 @@ def test_nothing_formatted_exits_non_zero(tmp_path):
     assert error.value.code == 2
 
 
+def test_two_jobs_writing_a_shared_record_at_once_both_succeed(tmp_path, monkeypatch):
+    """Stage 2's --nj jobs all record the output dir's rate and format (``audio_format``): another job's write
+    that lands between this one's temporary file and its rename must not take that file away."""
+    import os
+
+    from espnet2_slap.utils import audio_format
+
+    record, real_replace, interleaved = tmp_path / "audio_format", os.replace, []
+
+    def replace_after_another_job(src, dst):
+        if not interleaved:
+            interleaved.append(True)
+            with monkeypatch.context() as other_job:
+                other_job.setattr(os, "getpid", lambda: os.getppid() + 100000)
+                audio_format.write_if_changed(record, "16000 Hz flac PCM_16\n")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_after_another_job)
+    audio_format.write_if_changed(record, "16000 Hz flac PCM_16\n")
+    assert interleaved and record.read_text() == "16000 Hz flac PCM_16\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["audio_format"]  # no temporary file left behind
+
+
 @pytest.mark.parametrize("data", ["plain", "seg"])
 def test_parts_concatenated_equal_one_run(sources, data, tmp_path):
     segments = data == "seg"

@@ -286,10 +286,12 @@ def cut(wave: np.ndarray, entry: Entry, fs: int) -> np.ndarray:
 
 
 def write_if_changed(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, leaving an identical file untouched (and its mtime)."""
+    """Write ``text`` to ``path`` through a temporary file, leaving an identical file untouched (and its mtime).
+    The temporary name is the process's own: the jobs of one output dir write its shared records (audio_format)
+    at the same time."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 

@@ -11,7 +11,7 @@ from espnet2.train.trainer import Trainer
 
 from espnet2_slap.metrics.inbatch import embedding_std
 from espnet2_slap.tasks.slap import validation_size_warning
-from espnet2_slap.train.trainer import COLLAPSE_FRACTION, SLAPTrainer, collapse_warning
+from espnet2_slap.train.trainer import COLLAPSE_EPOCHS, COLLAPSE_FRACTION, SLAPTrainer, collapse_warning
 
 
 def test_logged_std_is_one_over_sqrt_dim_when_spread_and_zero_when_collapsed():
@@ -24,15 +24,21 @@ def test_logged_std_is_one_over_sqrt_dim_when_spread_and_zero_when_collapsed():
     assert embedding_std(collapsed).item() < COLLAPSE_FRACTION / math.sqrt(64)
 
 
-def test_collapse_warning_threshold():
-    assert collapse_warning(2, {"std_audio": 0.030, "std_text": 0.06}, 64) is None
-    assert collapse_warning(1, {"std_audio": 0.006}, 64) is None  # the initialisation is not judged
-    warning = collapse_warning(5, {"std_audio": 0.006, "std_text": 0.06}, 64)
-    assert "possible collapse: std_audio 0.0060" in warning and "std_text" not in warning
+def test_collapse_warning_needs_the_std_to_stay_under_the_threshold():
+    spread, low = {"std_audio": 0.030, "std_text": 0.06}, {"std_audio": 0.006, "std_text": 0.06}
+    assert collapse_warning(3, [spread] * 3, 64) is None
+    assert collapse_warning(2, [low] * 2, 64) is None  # not yet COLLAPSE_EPOCHS epochs
+    # the default mini_synth recipe's start: concentrated, then spreading out
+    start = [{"std_audio": value, "std_text": 0.06} for value in (0.014, 0.010, 0.014, 0.021)]
+    assert all(collapse_warning(n, start[:n], 64) is None for n in range(1, 5))
+    assert collapse_warning(4, [spread, low, low], 64) is None
+    warning = collapse_warning(5, [spread, low, low, {"std_audio": 0.005, "std_text": 0.06}], 64)
+    assert f"possible collapse in the last {COLLAPSE_EPOCHS} epochs: std_audio 0.0060, 0.0060, 0.0050 (" in warning
+    assert "std_text" not in warning
     assert "0.0125 = 0.1 / sqrt(64)" in warning and "1/sqrt(64) = 0.125" in warning
 
 
-def test_trainer_warns_after_an_epoch_of_collapsed_projections(tmp_path, monkeypatch, caplog):
+def test_trainer_warns_after_epochs_of_collapsed_projections(tmp_path, monkeypatch, caplog):
     _, model = tiny_model(tmp_path)
 
     def one_epoch(cls, model, reporter, **kwargs):  # ESPnet's loop, reduced to what it reports
@@ -42,9 +48,14 @@ def test_trainer_warns_after_an_epoch_of_collapsed_projections(tmp_path, monkeyp
         return False
 
     monkeypatch.setattr(Trainer, "train_one_epoch", classmethod(one_epoch))
-    reporter = SubReporter("train", 3, 0)
-    SLAPTrainer.train_one_epoch(model=model, reporter=reporter)
-    assert "epoch 3: possible collapse: std_audio 0.0060" in caplog.text
+    monkeypatch.setattr(SLAPTrainer, "std_history", [])
+    for epoch in range(1, COLLAPSE_EPOCHS + 1):
+        assert "possible collapse" not in caplog.text
+        SLAPTrainer.train_one_epoch(model=model, reporter=SubReporter("train", epoch, 0))
+    assert (
+        f"epoch {COLLAPSE_EPOCHS}: possible collapse in the last 3 epochs: std_audio 0.0060, 0.0060, 0.0060"
+        in caplog.text
+    )
 
 
 def write_list(path, n):

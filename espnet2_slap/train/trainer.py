@@ -2,7 +2,7 @@
 
 import logging
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from espnet2.train.reporter import SubReporter, aggregate
@@ -12,11 +12,13 @@ from espnet2_slap.train.skip_bad_audio import skipped_counts
 
 # A collapse warning when std_audio or std_text (metrics/inbatch.py: the mean per-dimension std of the
 # L2-normalised projections, ~1/sqrt(D) when they are spread over the sphere) stays under this fraction of
-# 1/sqrt(D). For embeddings z = normalize(m + e) around a common direction m, std * sqrt(D) is about the sine of
-# their angle to m, and their mean pairwise cosine about 1 - (std * sqrt(D))^2: at 0.1 it is 0.99, the clips
-# (or captions) are practically one point and retrieval is left to noise. Epoch 1 is not judged: it starts from
-# the initialisation, whose projections may be as concentrated (0.05 of 1/sqrt(D) for the tiny config).
+# 1/sqrt(D) for COLLAPSE_EPOCHS training epochs in a row. For embeddings z = normalize(m + e) around a common
+# direction m, std * sqrt(D) is about the sine of their angle to m, and their mean pairwise cosine about
+# 1 - (std * sqrt(D))^2: at 0.1 it is 0.99, the clips (or captions) are practically one point and retrieval is
+# left to noise. One low epoch is no sign: training may start that concentrated and spread out (the default
+# mini_synth recipe logs 0.014, 0.010, 0.014, 0.021, ... in its first epochs, threshold 0.0125).
 COLLAPSE_FRACTION = 0.1
+COLLAPSE_EPOCHS = 3
 
 
 def skipped_summary() -> str:
@@ -36,26 +38,35 @@ def projection_dim(model: torch.nn.Module) -> int:
     return [m for m in model.audio_tower.projector.modules() if isinstance(m, torch.nn.Linear)][-1].out_features
 
 
-def collapse_warning(epoch: int, stds: Dict[str, float], dim: int) -> Optional[str]:
-    """The warning for an epoch whose mean std_audio / std_text is under COLLAPSE_FRACTION / sqrt(dim)."""
+def collapse_warning(epoch: int, history: List[Dict[str, float]], dim: int) -> Optional[str]:
+    """The warning when std_audio / std_text of each of the last COLLAPSE_EPOCHS training epochs (``history``,
+    oldest first, ``epoch`` the last) is under COLLAPSE_FRACTION / sqrt(dim)."""
     threshold = COLLAPSE_FRACTION / math.sqrt(dim)
-    low = {name: value for name, value in stds.items() if value < threshold}
-    if epoch < 2 or not low:
+    recent = history[-COLLAPSE_EPOCHS:]
+    if len(recent) < COLLAPSE_EPOCHS:
+        return None
+    low = [name for name in recent[-1] if all(name in stds and stds[name] < threshold for stds in recent)]
+    if not low:
         return None
     figures = ", ".join(
-        f"{name} {value:.4f} (mean cosine of two of them ~{1 - value**2 * dim:.3f})" for name, value in low.items()
+        f"{name} {', '.join(f'{stds[name]:.4f}' for stds in recent)} "
+        f"(mean cosine of two of them ~{1 - recent[-1][name] ** 2 * dim:.3f})"
+        for name in low
     )
     return (
-        f"epoch {epoch}: possible collapse: {figures}, under {threshold:.4f} = {COLLAPSE_FRACTION} / sqrt({dim}) "
-        f"(1/sqrt({dim}) = {1 / math.sqrt(dim):.3f} when the normalised projections are spread): the embeddings "
-        "are nearly one point. If it stays so and valid r1_* stay at chance, the model has collapsed: try a "
-        "larger batch, a tau closer to 1, a lower learning rate, or CLAP (conf/train_clap.yaml)"
+        f"epoch {epoch}: possible collapse in the last {COLLAPSE_EPOCHS} epochs: {figures}, under {threshold:.4f} = "
+        f"{COLLAPSE_FRACTION} / sqrt({dim}) (1/sqrt({dim}) = {1 / math.sqrt(dim):.3f} when the normalised "
+        "projections are spread): the embeddings are nearly one point. If valid r1_* stay at chance, the model "
+        "has collapsed: try a larger batch, a tau closer to 1, a lower learning rate, or CLAP (conf/train_clap.yaml)"
     )
 
 
 class SLAPTrainer(Trainer):
     """ESPnet's Trainer; after each epoch and at the end of training it logs the skipped-utterance counts, and
     after each training epoch it warns when the projections have collapsed (``collapse_warning``)."""
+
+    # the std_audio / std_text of this process's latest training epochs (after --resume, from the resumed one)
+    std_history: List[Dict[str, float]] = []
 
     @classmethod
     def train_one_epoch(cls, *args, **kwargs) -> bool:
@@ -68,7 +79,8 @@ class SLAPTrainer(Trainer):
                 for name in ("std_audio", "std_text")
                 if name in reporter.stats
             }
-            warning = collapse_warning(reporter.get_epoch(), stds, projection_dim(kwargs["model"]))
+            cls.std_history = [*cls.std_history[-COLLAPSE_EPOCHS:], stds]
+            warning = collapse_warning(reporter.get_epoch(), cls.std_history, projection_dim(kwargs["model"]))
             if warning:
                 logging.warning(warning)
         return all_steps_are_invalid

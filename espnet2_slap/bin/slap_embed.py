@@ -87,14 +87,20 @@ def audio_files_sha256(wav_scp: Path) -> str:
     return digest.hexdigest()
 
 
-def embedding_identity(train_config: Path, model_file: Path, data_dir: Path, modality: str, chunk_size: int) -> Dict:
-    """What the embeddings of one modality depend on: model, config, data list and chunk size (hashes)."""
-    identity = {
+def model_identity(train_config: Path, model_file: Path) -> Dict:
+    """The model part of an embedding identity: its file, and the hashes of its weights and config (hashed once
+    a run: the weights of a paper-scale model are 1.6 GB)."""
+    return {
         "model_file": str(Path(model_file).resolve()),
         "model_sha256": file_sha256(model_file),
         "config_sha256": file_sha256(train_config),
-        "chunk_size": chunk_size,
     }
+
+
+def embedding_identity(model: Dict, data_dir: Path, modality: str, chunk_size: int) -> Dict:
+    """What the embeddings of one modality depend on: the model (``model_identity``), the data list and the
+    chunk size (hashes)."""
+    identity = {**model, "chunk_size": chunk_size}
     if modality == "audio":
         identity["wav.scp_sha256"] = file_sha256(data_dir / "wav.scp")
         identity["audio_files_sha256"] = audio_files_sha256(data_dir / "wav.scp")
@@ -179,9 +185,9 @@ def main(cmd=None):
     model = AudioTextModel.from_pretrained(args.train_config, args.model_file, args.device, args.batch_size)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     chunk_dir = args.output_dir / "chunks"
+    model_id = model_identity(args.train_config, args.model_file)
     identities = {
-        modality: embedding_identity(args.train_config, args.model_file, args.data_dir, modality, args.chunk_size)
-        for modality in args.modalities
+        modality: embedding_identity(model_id, args.data_dir, modality, args.chunk_size) for modality in args.modalities
     }
     identity_file = args.output_dir / "identity.json"
     kept = {k: v for k, v in (read_identity(identity_file) or {}).items() if k not in args.modalities}

@@ -26,7 +26,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from espnet2_slap.bin.slap_embed import embedding_identity, file_sha256, identity_difference, read_identity
+from espnet2_slap.bin.slap_embed import embedding_identity, identity_difference, model_identity, read_identity
 from espnet2_slap.bin.slap_score import load_embeddings, text_audio_rows
 from espnet2_slap.inference import AudioTextModel
 from espnet2_slap.metrics.modality_gap import modality_gap, umap_picture
@@ -35,14 +35,15 @@ from espnet2_slap.metrics.zeroshot import PROMPTS, zeroshot_metrics
 from espnet2_slap.utils.cli import start_logging
 
 
-def check_identity(embed_dir: Path, config: Path, model_file: Path, data_dir: Path) -> None:
+def check_identity(embed_dir: Path, config: Path, model_file: Path, model_id: Dict, data_dir: Path) -> None:
     """ValueError unless both modalities' embeddings in ``embed_dir`` were made by this model file and config
-    from ``data_dir`` as it is now (slap_embed's identity.json)."""
+    (``model_id``, slap_embed's ``model_identity`` of them) from ``data_dir`` as it is now (slap_embed's
+    identity.json)."""
     recorded = read_identity(embed_dir / "identity.json") or {}
     for modality in ("audio", "text"):
         previous = recorded.get(modality)
         chunk_size = (previous or {}).get("chunk_size", 0)
-        differs = identity_difference(previous, embedding_identity(config, model_file, data_dir, modality, chunk_size))
+        differs = identity_difference(previous, embedding_identity(model_id, data_dir, modality, chunk_size))
         if differs:
             made_by = f"made by {previous['model_file']}" if previous else "of unknown origin"
             raise ValueError(
@@ -65,10 +66,8 @@ def score_retrieval(embed_dir: Path, kinds: List[str]) -> Dict[str, Dict]:
     return results
 
 
-def data_counts(embed_dir: Path) -> Dict[str, int]:
+def data_counts(embed_dir: Path, audio_ids: List[str], text_ids: List[str]) -> Dict[str, int]:
     """Clips, captions and the fewest / most captions of a clip among the embeddings scored."""
-    audio_ids, _ = load_embeddings(embed_dir, "audio_projection")
-    text_ids, _ = load_embeddings(embed_dir, "text_projection")
     per_clip = np.bincount(text_audio_rows(text_ids, audio_ids, embed_dir / "text2audio"), minlength=len(audio_ids))
     return dict(
         clips=len(audio_ids),
@@ -164,18 +163,20 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None):
     start_logging("espnet2_slap.bin.slap_results", cmd)
     args = get_parser().parse_args(cmd)
-    model = AudioTextModel.from_pretrained(args.exp / "config.yaml", args.exp / args.model_file)
+    config, model_file = args.exp / "config.yaml", args.exp / args.model_file
+    model = AudioTextModel.from_pretrained(config, model_file)
+    model_id = model_identity(config, model_file)
     results = {}
     for dset in args.test_sets:
         embed_dir = args.exp / "embed" / dset
-        check_identity(embed_dir, args.exp / "config.yaml", args.exp / args.model_file, args.dumpdir / dset)
+        check_identity(embed_dir, config, model_file, model_id, args.dumpdir / dset)
         kinds = list(reversed(model.kinds[1:]))  # the retrieval kind first
-        _, audio = load_embeddings(embed_dir, "audio_projection")
-        _, text = load_embeddings(embed_dir, "text_projection")
+        audio_ids, audio = load_embeddings(embed_dir, "audio_projection")
+        text_ids, text = load_embeddings(embed_dir, "text_projection")
         gap = modality_gap(audio, text)
         gap["umap"] = str(umap_picture(audio, text, embed_dir / "umap.png", title=f"{args.exp.name}: {dset}"))
         results[dset] = {
-            "counts": data_counts(embed_dir),
+            "counts": data_counts(embed_dir, audio_ids, text_ids),
             "retrieval": score_retrieval(embed_dir, kinds),
             "zero_shot": {
                 name: score_zero_shot(model, embed_dir, args.dumpdir / dset / name, kinds[0])
@@ -184,8 +185,7 @@ def main(cmd=None):
             "modality_gap": gap,
         }
     (args.exp / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    model_sha256 = file_sha256(args.exp / args.model_file)
-    markdown_text = markdown(results, args.exp, args.model_file, model_sha256)
+    markdown_text = markdown(results, args.exp, args.model_file, model_id["model_sha256"])
     (args.exp / "RESULTS.md").write_text(markdown_text, encoding="utf-8")
     logging.info(f"wrote {args.exp / 'RESULTS.md'}")
 

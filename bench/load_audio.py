@@ -1,7 +1,7 @@
 """Clips per second for random 10-s crops of 4-min tracks: crop-only reading (``lazy_sound``) vs whole-file decoding.
 
 "crop" is what the ``lazy_sound`` data type does in training: the offset is drawn from the track's known length
-(``utt2num_samples``) and ``espnet2_slap.utils.audio_format.read_mono(path, offset, frames)`` seeks and decodes
+(``utt2num_samples``) and ``espnet2_slap.audio.io.read_mono(path, offset, frames)`` seeks and decodes
 only the crop. "whole" is what ESPnet's ``sound`` type does: decode the whole file (``read_mono(path)``), then
 take the crop. Each runs in a torch DataLoader (one clip per item) with 1 and 2 worker processes, as in training.
 
@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from espnet2_slap.utils.audio_format import read_mono
+from espnet2_slap.audio.io import read_mono
 
 FORMATS = {
     "wav": ("WAV", "PCM_16"),

@@ -130,7 +130,9 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
     import torch
 
     import espnet2_slap.tasks.slap  # noqa: F401  (already there when forked; +RSS leaves the imports out)
-    from espnet2_slap.utils.dummy_batch import random_batch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' random-batch helper
+    from random_batch import random_batch
 
     base_rss = current_rss_kib()
     torch.set_num_threads(opts.threads)

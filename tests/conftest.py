@@ -36,7 +36,7 @@ def run_module(module: str, *args: str, cwd: Path, check: bool = True) -> subpro
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
     """Kaldi data dirs {train,valid,test} of 2-s, 16-kHz synthetic clips with two captions each."""
-    from espnet2_slap.utils.synth_corpus import make_corpus
+    from espnet2_slap.corpora.synth import make_corpus
 
     out = tmp_path_factory.mktemp("corpus")
     make_corpus(out, num_train=32, num_valid=8, num_test=8, seconds=2.0, fs=16000, seed=0)
@@ -88,8 +88,7 @@ def tiny_model(tmp_path: Path, model: str = "slap", *extra: str, dropout: bool =
 def random_batch(batch_size: int, seed: int = 0, seconds: float = 1.5, fs: int = 16000, vocab: int = 50):
     """A collated batch like ESPnet's: waveforms (B, S) and captions of 13 to 19 ids padded with -1."""
     import torch
-
-    from espnet2_slap.utils.dummy_batch import random_batch as make
+    from random_batch import random_batch as make
 
     return make(batch_size, int(seconds * fs), 19, vocab, torch.Generator().manual_seed(seed))
 

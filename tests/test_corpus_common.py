@@ -1,4 +1,4 @@
-"""The shared pieces of the corpus preparations (espnet2_slap/datasets/common.py), and helpers that the
+"""The shared pieces of the corpus preparations (espnet2_slap/corpora/common.py), and helpers that the
 tests/test_corpus_<corpus>.py files use to build miniature corpora and run their recipes."""
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from conftest import copy_recipes, run_recipe
 
-from espnet2_slap.datasets.common import (
+from espnet2_slap.corpora.common import (
     DataDirWriter,
     PrepError,
     Report,

@@ -4,8 +4,8 @@ and stage 2; split lists with bad entries."""
 import torchaudio.datasets.gtzan as torchaudio_gtzan
 from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, skipped, write_audio, write_garbage
 
-from espnet2_slap.datasets import gtzan
-from espnet2_slap.datasets.gtzan import GENRES
+from espnet2_slap.corpora import gtzan
+from espnet2_slap.corpora.gtzan import GENRES
 
 SETS = ("train", "valid", "test")
 

@@ -3,8 +3,8 @@ local/data.sh and stage 2; the 50-tag label files."""
 
 from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, skipped, write_audio
 
-from espnet2_slap.datasets import mtat
-from espnet2_slap.datasets.mtat import TOP50
+from espnet2_slap.corpora import mtat
+from espnet2_slap.corpora.mtat import TOP50
 
 COLUMNS = ["clip_id", "chanting", "singer", *TOP50[:25], "hard rock", *TOP50[25:], "clasical", "mp3_path"]
 CLIPS = [  # (clip_id, positive tags, mp3_path, note); lines from 2

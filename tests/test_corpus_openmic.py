@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, skipped, write_audio
 
-from espnet2_slap.datasets.openmic import INSTRUMENTS
+from espnet2_slap.corpora.openmic import INSTRUMENTS
 
 # key: {instrument: Y_true} of the known labels (the others unknown, Y_true 0.5 as in OpenMIC)
 LABELS = {

@@ -15,7 +15,7 @@ from test_corpus_common import (
     write_garbage,
 )
 
-from espnet2_slap.datasets import privatecaps
+from espnet2_slap.corpora import privatecaps
 
 CSV = (
     "audio_path,caption,captions,split\n"

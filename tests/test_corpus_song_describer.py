@@ -5,7 +5,7 @@ recipe's default, evaluation only: stages 1, 2, 7, 8) with many-to-one retrieval
 import pytest
 from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, skipped, write_audio
 
-from espnet2_slap.datasets import song_describer
+from espnet2_slap.corpora import song_describer
 
 CSV = (
     "caption_id,track_id,caption,is_valid_subset,familiarity,artist_id,album_id,path,duration\n"

@@ -262,7 +262,7 @@ def test_two_jobs_writing_a_shared_record_at_once_both_succeed(tmp_path, monkeyp
     that lands between this one's temporary file and its rename must not take that file away."""
     import os
 
-    from espnet2_slap.utils import audio_format
+    from espnet2_slap.audio import dump as audio_format
 
     record, real_replace, interleaved = tmp_path / "audio_format", os.replace, []
 
@@ -413,7 +413,7 @@ def test_another_rate_in_the_same_output_dir_is_refused(tmp_path):
 @pytest.mark.skipif(not HAS_MP3, reason="libsndfile without MP3")
 def test_a_100_byte_mp3_is_unreadable_not_missing_and_the_decoder_stays_quiet(tmp_path, capfd):
     """Issue 13, item 7: libsndfile calls such a file one that "does not exist"; libmpg123 prints notes."""
-    from espnet2_slap.datasets.common import audio_problem
+    from espnet2_slap.corpora.common import audio_problem
 
     sf.write(tmp_path / "long.mp3", tone(440, 1.0, 48000, 0.3), 48000, format="MP3", subtype="MPEG_LAYER_III")
     tiny = tmp_path / "tiny.mp3"

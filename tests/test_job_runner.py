@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from espnet2_slap.utils.job_runner import JobRunnerError, QueueConfig, make_tasks, shell_join
+from espnet2_slap.queue.job_runner import JobRunnerError, QueueConfig, make_tasks, shell_join
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf"

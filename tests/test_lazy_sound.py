@@ -12,9 +12,9 @@ from espnet2.train.dataset import ESPnetDataset
 from test_preprocessor import bpe_preprocessor
 
 import espnet2_slap.tasks.slap  # noqa: F401  (registers lazy_sound)
+from espnet2_slap.audio.io import read_mono
 from espnet2_slap.train.lazy_sound import AudioFileRef, LazySoundScpReader
 from espnet2_slap.train.skip_bad_audio import SKIPPED, SkipBadAudioCollateFn, skipped_record
-from espnet2_slap.utils.audio_format import read_mono
 
 FS = 16000
 FORMATS = {  # extension: (soundfile format, subtype, tolerance against a whole-file decode)

@@ -4,9 +4,9 @@ initialisation and take one training step; their parameter counts are what the c
 import pytest
 import torch
 from conftest import REPO
+from random_batch import random_batch
 
 from espnet2_slap.tasks.slap import SLAPTask
-from espnet2_slap.utils.dummy_batch import random_batch
 
 PAPER_CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf"
 ROBERTA_BASE = 124_645_632  # RobertaModel with pooler, vocabulary 50265

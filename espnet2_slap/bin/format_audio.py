@@ -33,7 +33,7 @@ from pathlib import Path
 
 from espnet2.utils.types import str2bool
 
-from espnet2_slap.utils.audio_format import FormatMismatch, format_audio
+from espnet2_slap.audio.dump import FormatMismatch, format_audio
 from espnet2_slap.utils.cli import start_logging
 
 

@@ -25,8 +25,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from espnet2_slap.utils.cli import start_logging
-from espnet2_slap.utils.job_runner import (
+from espnet2_slap.queue.job_runner import (
     BACKENDS,
     SCHEDULERS,
     Backend,
@@ -39,6 +38,7 @@ from espnet2_slap.utils.job_runner import (
     read_hosts,
     run_tasks,
 )
+from espnet2_slap.utils.cli import start_logging
 
 QUEUE_OPTIONS = ("gpu", "mem", "num_threads", "time", "num_nodes")
 

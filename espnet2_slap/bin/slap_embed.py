@@ -33,8 +33,8 @@ import numpy as np
 from espnet2.fileio.read_text import read_2columns_text
 from tqdm import tqdm
 
+from espnet2_slap.audio.io import pcm16_to_float
 from espnet2_slap.inference import AudioTextModel
-from espnet2_slap.utils.audio_format import pcm16_to_float
 from espnet2_slap.utils.cli import start_logging
 
 

@@ -50,8 +50,8 @@ def main(cmd=None):
     from espnet2_slap.bin.slap_embed import file_sha256
     from espnet2_slap.inference import load_trained_model
     from espnet2_slap.models.slap import SLAPModel
+    from espnet2_slap.models.transformers_clap import export_clap
     from espnet2_slap.tasks.slap import SLAPTask
-    from espnet2_slap.utils.transformers_clap import export_clap
 
     train_args, model = load_trained_model(args.train_config, args.model_file)
     if args.space == "prediction":

@@ -4,8 +4,8 @@
 import argparse
 from pathlib import Path
 
+from espnet2_slap.corpora.synth import make_corpus
 from espnet2_slap.utils.cli import start_logging
-from espnet2_slap.utils.synth_corpus import make_corpus
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stage 1 of musiccaps: data/{train,valid,test} from ${MUSICCAPS}/musiccaps-public.csv and ${MUSICCAPS}/audio.
-# Options of the preparation go after (python -m espnet2_slap.datasets.musiccaps --help), e.g.
+# Options of the preparation go after (python -m espnet2_slap.corpora.musiccaps --help), e.g.
 #   local/data.sh --sets test --audio_kind videos --audio_dir /data/yt
 set -euo pipefail
 . ./db.sh
 [ -n "${MUSICCAPS}" ] || { echo "local/data.sh: set MUSICCAPS in db.sh or the environment" >&2; exit 1; }
-python -m espnet2_slap.datasets.musiccaps --csv "${MUSICCAPS}/musiccaps-public.csv" --audio_dir "${MUSICCAPS}/audio" "$@"
+python -m espnet2_slap.corpora.musiccaps --csv "${MUSICCAPS}/musiccaps-public.csv" --audio_dir "${MUSICCAPS}/audio" "$@"

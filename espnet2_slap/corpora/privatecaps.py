@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data preparation of a PrivateCaps-like corpus: your own full-length tracks with captions and a split.
 
-    python -m espnet2_slap.datasets.privatecaps --metadata tracks.csv [--audio_root DIR] [--data_dir data]
+    python -m espnet2_slap.corpora.privatecaps --metadata tracks.csv [--audio_root DIR] [--data_dir data]
 
 Metadata: CSV (a header line; ``.tsv``: tab-separated) or JSON Lines (``.jsonl``: one object a line) with
   audio_path   an audio file soundfile reads (wav, flac, mp3, ogg, ...), relative to --audio_root (default:
@@ -18,7 +18,7 @@ relative paths start, without --audio_root, in the directory above the CSV's (th
 Writes data/{train,valid,test}/{wav.scp,text}: tracks stay whole (training crops them at random, validation and
 test in the middle: preprocessor_conf crop_seconds). Malformed rows, unknown splits, bad or repeated ids,
 missing or unreadable audio and tracks shorter than --min_seconds are reported with their line and skipped;
-captions are repaired as ``espnet2_slap.datasets.common.clean_caption`` says. Everything is listed in
+captions are repaired as ``espnet2_slap.corpora.common.clean_caption`` says. Everything is listed in
 data/local/privatecaps.problems.
 """
 
@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet2_slap.datasets.common import (
+from espnet2_slap.corpora.common import (
     DataDirWriter,
     PrepError,
     Report,

@@ -2,7 +2,7 @@
 """Zero-shot classification and MLP probes on a label corpus (GTZAN, MTAT, OpenMIC): the recipes' local/score.sh,
 which stage 8 runs after slap_results.
 
-    python -m espnet2_slap.datasets.label_eval --exp exp/slap_pretrained --model_file exp/.../model.pth \\
+    python -m espnet2_slap.corpora.label_eval --exp exp/slap_pretrained --model_file exp/.../model.pth \\
         --dumpdir dump/raw --labels utt2tags --classes tags.classes --multi_label [--known utt2known] \\
         [--test_set test] [--probe_sets train valid test]
 
@@ -109,7 +109,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[Sequence[str]] = None) -> Dict:
-    start_logging("espnet2_slap.datasets.label_eval", cmd)
+    start_logging("espnet2_slap.corpora.label_eval", cmd)
     args = get_parser().parse_args(cmd)
     if args.known is not None and not args.multi_label:
         raise SystemExit("--known needs --multi_label")

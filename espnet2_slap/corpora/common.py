@@ -31,7 +31,7 @@ from typing import Callable, Collection, Dict, Iterator, List, Optional, Sequenc
 
 from typeguard import typechecked
 
-from espnet2_slap.utils.audio_format import BadUtterance, open_audio
+from espnet2_slap.audio.io import BadUtterance, open_audio
 from espnet2_slap.utils.captions import CAPTION_DELIMITER, join_captions
 from espnet2_slap.utils.cli import start_logging
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data preparation of the Song Describer Dataset (SDD) from ``song_describer.csv`` and its ``audio/`` dir.
 
-    python -m espnet2_slap.datasets.song_describer --csv song_describer.csv --audio_dir audio \\
+    python -m espnet2_slap.corpora.song_describer --csv song_describer.csv --audio_dir audio \\
         [--subset valid|all] [--train false|true]
 
 CSV columns: caption_id,track_id,caption,is_valid_subset,familiarity,artist_id,album_id,path,duration (others
@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet2_slap.datasets.common import (
+from espnet2_slap.corpora.common import (
     DataDirWriter,
     Report,
     Row,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data preparation of GTZAN (10 genres, 30-s clips) for zero-shot classification and probing.
 
-    python -m espnet2_slap.datasets.gtzan --gtzan_dir GTZAN [--split_dir DIR]
+    python -m espnet2_slap.corpora.gtzan --gtzan_dir GTZAN [--split_dir DIR]
 
 Audio: ``<gtzan_dir>/genres/<genre>/<genre>.000NN.wav`` (``genres_original/`` and ``.au`` files are found too).
 Split: by default the fault-filtered split (Kereliuk, Sturm & Larsen 2015: 443 train / 197 valid / 290 test
@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torchaudio.datasets.gtzan as torchaudio_gtzan
 
-from espnet2_slap.datasets.common import DataDirWriter, PrepError, Report, prep_parser, read_text, run_main
+from espnet2_slap.corpora.common import DataDirWriter, PrepError, Report, prep_parser, read_text, run_main
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 ENTRY = re.compile(r"^(?P<genre>[a-z]+)/(?P<stem>(?P=genre)\.\d{5})(\.\w+)?$")

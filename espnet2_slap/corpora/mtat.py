@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data preparation of MagnaTagATune (MTAT) with its 50 most used tags, for zero-shot tagging and probing.
 
-    python -m espnet2_slap.datasets.mtat --annotations annotations_final.csv --audio_dir mp3 \\
+    python -m espnet2_slap.corpora.mtat --annotations annotations_final.csv --audio_dir mp3 \\
         [--tags top50|frequent --num_tags 50] [--keep_untagged false]
 
 ``annotations_final.csv`` is tab-separated (values may be double-quoted): clip_id, 188 tag columns of 0/1,
@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet2_slap.datasets.common import (
+from espnet2_slap.corpora.common import (
     DataDirWriter,
     PrepError,
     Report,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data preparation of MusicCaps from ``musiccaps-public.csv`` and the audio you fetched.
 
-    python -m espnet2_slap.datasets.musiccaps --csv musiccaps-public.csv --audio_dir clips \\
+    python -m espnet2_slap.corpora.musiccaps --csv musiccaps-public.csv --audio_dir clips \\
         [--audio_kind clips|videos] [--sets train valid test] [--valid_percent 5]
 
 CSV columns: ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,author_id,is_balanced_subset,
@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from espnet2_slap.datasets.common import (
+from espnet2_slap.corpora.common import (
     DataDirWriter,
     PrepError,
     Report,

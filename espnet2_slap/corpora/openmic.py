@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Data preparation of OpenMIC-2018 (20 instruments, partial labels) for zero-shot tagging and probing.
 
-    python -m espnet2_slap.datasets.openmic --openmic_dir openmic-2018 [--threshold 0.5] [--valid_percent 10]
+    python -m espnet2_slap.corpora.openmic --openmic_dir openmic-2018 [--threshold 0.5] [--valid_percent 10]
 
 Reads ``openmic-2018.npz`` (Y_true (N, 20) label confidences, Y_mask (N, 20) which labels were annotated,
 sample_key (N,); X, the VGGish features, is not used), ``class-map.json`` ({instrument: column}; the 20
@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from espnet2_slap.datasets.common import (
+from espnet2_slap.corpora.common import (
     DataDirWriter,
     PrepError,
     Report,

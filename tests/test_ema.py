@@ -33,6 +33,21 @@ def test_ema_update_rule():
         torch.testing.assert_close(new, 0.9 * t + 0.1 * o)
 
 
+def test_foreach_update_equals_one_lerp_per_tensor(tmp_path):
+    """The fused update gives the values of the former loop of ``lerp_`` calls, on the tiny SLAP towers."""
+    _, model = tiny_model(tmp_path, "slap")
+    with torch.no_grad():
+        for p in model.audio_tower.parameters():
+            p.add_(torch.randn_like(p))
+    looped = [
+        t.clone().lerp_(o, 1.0 - 0.99) for t, o in zip(model.audio_target.parameters(), model.audio_tower.parameters())
+    ]
+    ema_update_(model.audio_target, model.audio_tower, tau=0.99)
+    assert len(looped) > 10
+    for expected, new in zip(looped, model.audio_target.parameters()):
+        torch.testing.assert_close(new, expected, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "schedule, expected",
     [

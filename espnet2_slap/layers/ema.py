@@ -13,14 +13,16 @@ def ema_update_(target: torch.nn.Module, online: torch.nn.Module, tau: float) ->
     """In place, for every parameter pair: ``target = tau * target + (1 - tau) * online``.
 
     Only parameters are averaged; buffers (BatchNorm running statistics) of the target keep their own
-    statistics, as in the SLAP reference code.
+    statistics, as in the SLAP reference code. One ``torch._foreach_lerp_`` over all pairs: a few fused kernels
+    on a GPU instead of one launch per tensor (~200 for the paper-scale towers).
     """
     target_params = list(target.parameters())
     online_params = list(online.parameters())
     if len(target_params) != len(online_params):
         raise RuntimeError("target and online modules have different parameter lists")
-    for t, o in zip(target_params, online_params):
-        t.lerp_(o.detach().to(t.dtype), 1.0 - tau)
+    torch._foreach_lerp_(
+        target_params, [o.detach().to(t.dtype) for t, o in zip(target_params, online_params)], 1.0 - tau
+    )
 
 
 def make_target(online: torch.nn.Module) -> torch.nn.Module:

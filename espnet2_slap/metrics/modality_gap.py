@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Dict
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from espnet2_slap.metrics.cosine import unit_rows
+from espnet2_slap.metrics.cosine import Device, unit_rows
 
 
 def linear_separability(audio: np.ndarray, text: np.ndarray, seed: int = 0) -> float:
@@ -24,9 +25,11 @@ def linear_separability(audio: np.ndarray, text: np.ndarray, seed: int = 0) -> f
     return 100.0 * classifier.score(x_test, y_test)
 
 
-def centroid_distance(audio: np.ndarray, text: np.ndarray) -> float:
-    """Euclidean distance between the means of the L2-normalised (Na, D) audio and (Nt, D) text embeddings."""
-    return float(np.linalg.norm(unit_rows(audio).mean(0) - unit_rows(text).mean(0)))
+def centroid_distance(audio: np.ndarray, text: np.ndarray, device: Device = "cpu") -> float:
+    """Euclidean distance between the means of the L2-normalised (Na, D) audio and (Nt, D) text embeddings
+    (float64, on ``device``)."""
+    centroids = [torch.as_tensor(unit_rows(x), device=device).mean(0) for x in (audio, text)]
+    return float(torch.linalg.vector_norm(centroids[0] - centroids[1]))
 
 
 def umap_picture(audio: np.ndarray, text: np.ndarray, png: Path, seed: int = 0, title: str = "") -> Path:
@@ -53,6 +56,10 @@ def umap_picture(audio: np.ndarray, text: np.ndarray, png: Path, seed: int = 0, 
     return png
 
 
-def modality_gap(audio: np.ndarray, text: np.ndarray, seed: int = 0) -> Dict[str, float]:
-    """-> {"separability": % held-out accuracy, "centroid_distance": Euclidean, on the unit sphere}."""
-    return {"separability": linear_separability(audio, text, seed), "centroid_distance": centroid_distance(audio, text)}
+def modality_gap(audio: np.ndarray, text: np.ndarray, seed: int = 0, device: Device = "cpu") -> Dict[str, float]:
+    """-> {"separability": % held-out accuracy, "centroid_distance": Euclidean, on the unit sphere}. The centroids
+    are computed on ``device``; the logistic regression is sklearn's, on the CPU."""
+    return {
+        "separability": linear_separability(audio, text, seed),
+        "centroid_distance": centroid_distance(audio, text, device),
+    }

@@ -1,11 +1,12 @@
 """MLP probe on frozen representations: one 512-unit ReLU hidden layer, Adam, early stopping on validation loss.
 
 Single-label: cross-entropy, accuracy. Multi-label: binary cross-entropy (only known labels count when a mask is
-given), macro ROC-AUC / mAP / mAR as in zero-shot. CPU, seeded: the same inputs give the same probe.
+given), macro ROC-AUC / mAP / mAR as in zero-shot. Trained on ``device`` (default the CPU), seeded: the same inputs
+on the same device give the same probe.
 """
 
 import copy
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -30,9 +31,11 @@ class MLPProbe:
         max_epochs: int = 200,
         patience: int = 10,
         seed: int = 0,
+        device: Union[str, torch.device] = "cpu",
     ):
         torch.manual_seed(seed)
-        self.net = MLP([dim, hidden, num_classes])
+        self.device = torch.device(device)
+        self.net = MLP([dim, hidden, num_classes]).to(self.device)
         self.multi_label, self.lr, self.batch_size = multi_label, lr, batch_size
         self.max_epochs, self.patience, self.seed = max_epochs, patience, seed
         self.epochs_run = self.best_epoch = 0
@@ -55,7 +58,7 @@ class MLPProbe:
         """Adam on mini-batches; after each epoch the validation loss; stop after ``patience`` epochs without a
         new best and keep the best epoch's weights. y: (N,) class indices or (N, C) {0,1}; masks (N, C) known."""
         tensors = [
-            torch.as_tensor(np.asarray(a), dtype=torch.float32) if a is not None else None
+            torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device) if a is not None else None
             for a in (x_train, y_train, x_valid, y_valid, mask_train, mask_valid)
         ]
         x_train, y_train, x_valid, y_valid, mask_train, mask_valid = tensors
@@ -64,7 +67,7 @@ class MLPProbe:
         best_loss, best_state, waited = float("inf"), None, 0
         for epoch in range(1, self.max_epochs + 1):
             self.net.train()
-            for rows in torch.randperm(len(x_train), generator=generator).split(self.batch_size):
+            for rows in torch.randperm(len(x_train), generator=generator).to(self.device).split(self.batch_size):
                 known = None if mask_train is None else mask_train[rows]
                 loss = self._loss(self.net(x_train[rows]), y_train[rows], known)
                 optimizer.zero_grad()
@@ -88,7 +91,7 @@ class MLPProbe:
     def scores(self, x: np.ndarray) -> np.ndarray:
         """(N, dim) -> (N, num_classes) logits."""
         self.net.eval()
-        return self.net(torch.as_tensor(np.asarray(x), dtype=torch.float32)).numpy()
+        return self.net(torch.as_tensor(np.asarray(x), dtype=torch.float32, device=self.device)).cpu().numpy()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, mask: Optional[np.ndarray] = None) -> Dict[str, float]:
         """Accuracy (single-label) or ROC-AUC / mAP / mAR (multi-label) of the probe on (x, y), in %."""

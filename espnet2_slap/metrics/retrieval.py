@@ -9,6 +9,9 @@ Ties are decided on the float32 scores as computed; a T->A threshold (the score 
 computed by a dot product apart from the block matmul, so two scores equal in exact arithmetic may differ by
 rounding (~1e-7) and fall either way. Inputs whose products and sums are exact in float32 tie exactly.
 
+Everything runs on ``device`` (a torch device: "cpu", "cuda", ...); the inputs are moved there, the ranks come back
+on the CPU.
+
 Normalised rank = rank / number of candidates, in % (lower is better). Unlike the reference code, which divides by
 the largest rank observed, we divide by the number of candidates, so figures do not depend on the worst query.
 """
@@ -21,15 +24,16 @@ import torch
 import torch.nn.functional as F
 
 Matrix = Union[np.ndarray, torch.Tensor]
+Device = Union[str, torch.device]
 RECALL_AT = (1, 5, 10)
 
 
-def _float_matrix(x: Matrix, name: str) -> torch.Tensor:
-    """(N, D) float32 tensor sharing memory with ``x`` when it already is float32 (a read-only memory map of
-    embeddings too: it is only read, so torch's warning about non-writable arrays is silenced)."""
+def _float_matrix(x: Matrix, name: str, device: torch.device) -> torch.Tensor:
+    """(N, D) float32 tensor on ``device``, sharing memory with ``x`` when it already is float32 there (a read-only
+    memory map of embeddings too: it is only read, so torch's warning about non-writable arrays is silenced)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = torch.as_tensor(x, dtype=torch.float32, device=device)
     if x.dim() != 2 or x.size(0) == 0:
         raise ValueError(f"{name} embeddings must be a non-empty (N, D) matrix, got shape {tuple(x.shape)}")
     return x
@@ -43,24 +47,26 @@ def _captions_per_audio(text_audio: torch.Tensor, num_audio: int) -> torch.Tenso
         raise ValueError(f"audio row {missing} has no text; every clip needs at least one caption")
     order = torch.argsort(text_audio, stable=True)
     starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(len(order)) - starts[text_audio[order]]
-    table = torch.full((num_audio, int(counts.max())), -1, dtype=torch.long)
+    slot = torch.arange(len(order), device=text_audio.device) - starts[text_audio[order]]
+    table = torch.full((num_audio, int(counts.max())), -1, dtype=torch.long, device=text_audio.device)
     table[text_audio[order], slot] = order
     return table
 
 
 @torch.no_grad()
 def retrieval_ranks(
-    audio: Matrix, text: Matrix, text_audio: Matrix, block_size: int = 256
+    audio: Matrix, text: Matrix, text_audio: Matrix, block_size: int = 256, device: Device = "cpu"
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Exact 1-based ranks of the first correct item: (A, D), (T, D), (T,) -> A->T ranks (A,), T->A ranks (T,).
 
     ``text_audio[t]`` is the row in ``audio`` of text t's clip. One pass over blocks of ``block_size`` audio rows
     serves both directions: each block's (block, T) scores give its A->T ranks and add to the T->A counts.
-    The inputs are not copied (float32 inputs are read in place): peak memory ~ inputs + a few (block, T) arrays.
+    The inputs are not copied (float32 inputs on ``device`` are read in place): peak memory ~ inputs + a few
+    (block, T) arrays, on ``device``. The ranks are returned on the CPU.
     """
-    audio, text = _float_matrix(audio, "audio"), _float_matrix(text, "text")
-    text_audio = torch.as_tensor(text_audio, dtype=torch.long)
+    device = torch.device(device)
+    audio, text = _float_matrix(audio, "audio", device), _float_matrix(text, "text", device)
+    text_audio = torch.as_tensor(text_audio, dtype=torch.long, device=device)
     num_audio, num_text = audio.size(0), text.size(0)
     if audio.size(1) != text.size(1):
         raise ValueError(f"audio dim {audio.size(1)} != text dim {text.size(1)}")
@@ -74,22 +80,26 @@ def retrieval_ranks(
     captions = _captions_per_audio(text_audio, num_audio)
     text_scale = text.norm(dim=1).clamp_min(1e-12).reciprocal()  # (T,): cosine = normalised audio . text * scale
 
-    own_score = torch.empty(num_text)  # (T,) cosine of each text with its own clip: the T->A threshold
+    own_score = torch.empty(num_text, device=device)  # (T,) cosine of each text with its own clip: the T->A threshold
     for t0 in range(0, num_text, block_size):
         rows = slice(t0, t0 + block_size)
         own_audio = F.normalize(audio[text_audio[rows]], dim=-1)
         own_score[rows] = (own_audio * text[rows]).sum(-1) * text_scale[rows]
 
     texts_by_audio = torch.argsort(text_audio, stable=True)
-    first_text = torch.searchsorted(text_audio[texts_by_audio], torch.arange(0, num_audio + block_size, block_size))
-    a2t_above = torch.empty(num_audio, dtype=torch.long)
-    t2a_above = torch.zeros(num_text, dtype=torch.long)
+    first_text = torch.searchsorted(
+        text_audio[texts_by_audio], torch.arange(0, num_audio + block_size, block_size, device=device)
+    ).tolist()
+    a2t_above = torch.empty(num_audio, dtype=torch.long, device=device)
+    t2a_above = torch.zeros(num_text, dtype=torch.long, device=device)
     # Counting: a comparison written as 0./1. floats into a reused buffer, summed by a matrix product with ones,
     # is ~10x faster than bool tensors summed by torch and exact while counts stay below 2^24.
     if max(num_text, block_size) >= 2**24:
         raise ValueError(f"{num_text} texts: counts from 2^24 on are not exact in float32")
-    above = torch.empty(min(block_size, num_audio), num_text)
-    ones_text, ones_block = torch.ones(num_text, 1), torch.ones(1, min(block_size, num_audio))
+    above = torch.empty(min(block_size, num_audio), num_text, device=device)
+    ones_text, ones_block = torch.ones(num_text, 1, device=device), torch.ones(
+        1, min(block_size, num_audio), device=device
+    )
     for b, a0 in enumerate(range(0, num_audio, block_size)):
         a1 = min(a0 + block_size, num_audio)
         scores = (F.normalize(audio[a0:a1], dim=-1) @ text.T).mul_(text_scale)  # (b, T)
@@ -105,7 +115,7 @@ def retrieval_ranks(
         t2a_above += (ones_block[:, : a1 - a0] @ hits).squeeze(0).long()
         own = texts_by_audio[first_text[b] : first_text[b + 1]]
         t2a_above[own] -= hits[text_audio[own] - a0, own].long()
-    return a2t_above + 1, t2a_above + 1
+    return (a2t_above + 1).cpu(), (t2a_above + 1).cpu()
 
 
 def rank_summary(ranks: torch.Tensor, num_candidates: int) -> Dict[str, float]:
@@ -119,10 +129,10 @@ def rank_summary(ranks: torch.Tensor, num_candidates: int) -> Dict[str, float]:
 
 
 def retrieval_metrics(
-    audio: Matrix, text: Matrix, text_audio: Matrix, block_size: int = 256
+    audio: Matrix, text: Matrix, text_audio: Matrix, block_size: int = 256, device: Device = "cpu"
 ) -> Dict[str, Dict[str, float]]:
     """(A, D), (T, D), (T,) -> {"A->T": {R@1, R@5, R@10, MdNR, MNR}, "T->A": {...}} (see ``retrieval_ranks``)."""
-    a2t, t2a = retrieval_ranks(audio, text, text_audio, block_size)
+    a2t, t2a = retrieval_ranks(audio, text, text_audio, block_size, device)
     return {"A->T": rank_summary(a2t, len(t2a)), "T->A": rank_summary(t2a, len(a2t))}
 
 

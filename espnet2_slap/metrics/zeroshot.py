@@ -13,7 +13,7 @@ from typing import Dict, Optional, Union
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from espnet2_slap.metrics.cosine import cosine_scores
+from espnet2_slap.metrics.cosine import Device, cosine_scores
 
 PROMPTS = ("{}", "{} music", "this sounds like {}", "A {} track")  # the paper's four; the best one is reported
 
@@ -80,12 +80,14 @@ def zeroshot_metrics(
     multi_label: bool = False,
     mask: Optional[np.ndarray] = None,
     select: Optional[str] = None,
+    device: Device = "cpu",
 ) -> Dict[str, Union[str, Dict]]:
     """Metrics for each prompt and the best prompt.
 
     audio (N, D); prompt_text {prompt: (C, D) text embeddings of the prompt with each class}; labels (N,) class
     indices, or (N, C) {0,1} with ``multi_label``; mask (N, C) known labels (multi-label only). The best prompt
-    is the one with the highest ``select`` metric (default: accuracy, or mAP for multi-label).
+    is the one with the highest ``select`` metric (default: accuracy, or mAP for multi-label). The cosine scores
+    are computed on ``device``, the metrics from them on the CPU.
     -> {"per_prompt": {prompt: metrics}, "best_prompt": prompt, "best": its metrics, "select": metric name}
     """
     if not prompt_text:
@@ -95,7 +97,7 @@ def zeroshot_metrics(
     select = select or ("mAP" if multi_label else "accuracy")
     per_prompt = {}
     for prompt, text in prompt_text.items():
-        scores = cosine_scores(audio, text)  # (N, C)
+        scores = cosine_scores(audio, text, device)  # (N, C)
         per_prompt[prompt] = multilabel_metrics(scores, labels, mask) if multi_label else accuracy(scores, labels)
     if select not in next(iter(per_prompt.values())):
         raise ValueError(f"cannot select the best prompt by {select!r}: metrics are {list(per_prompt[prompt])}")

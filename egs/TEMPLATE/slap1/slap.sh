@@ -162,7 +162,11 @@ for dset in ${prepared_sets}; do  # stage 2 records the rate and format of each 
 done
 if [ "${token_type}" = hugging_face ] && [ "${skip_train}" = false ] && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 3 ]; then
     [ -n "${hf_tokenizer}" ] || die "--token_type hugging_face needs --hf_tokenizer DIR (a local tokenizer directory)"
-    [ -d "${hf_tokenizer}" ] || die "--hf_tokenizer ${hf_tokenizer} does not exist: save the tokenizer (and, for a pretrained text encoder, the model) there first, e.g. python -c \"from transformers import AutoModel, AutoTokenizer; [c.from_pretrained('roberta-base').save_pretrained('${hf_tokenizer}') for c in (AutoTokenizer, AutoModel)]\" on a machine with internet access, or train a sentencepiece tokenizer instead: --token_type bpe"
+    [ -d "${hf_tokenizer}" ] || die "--hf_tokenizer ${hf_tokenizer} does not exist: save the tokenizer (and, for a pretrained text encoder, the model) there first: local/download_pretrained.sh roberta-base fetches downloads/roberta-base (on a machine without internet access: copy downloads/ from one that has it), or train a sentencepiece tokenizer instead: --token_type bpe"
+fi
+if [ "${skip_train}" = false ] && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 4 ]; then  # start files of the config
+    ${python} -m espnet2_slap.bin.slap_fetch check --config "${train_config}" 2> >(grep -v ' INFO: ' >&2) \
+        || die "${train_config} starts from files that are not there (above): fetch them, then run again"
 fi
 if { [ "${skip_train}" = false ] && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 5 ]; } || { [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 7 ]; }; then
     mkdir -p "${exp}"

@@ -5,4 +5,5 @@
 set -euo pipefail
 . ./db.sh
 [ -n "${GTZAN}" ] || { echo "local/data.sh: set GTZAN in db.sh or the environment" >&2; exit 1; }
+local/download.sh  # fetches the corpus when it is not all there (README.md); at once when it is
 python -m espnet2_slap.corpora.gtzan --gtzan_dir "${GTZAN}" "$@"

@@ -5,7 +5,7 @@
 # (python -m espnet2_slap.corpora.privatecaps --help lists them).
 set -euo pipefail
 . ./db.sh
-[ -n "${PRIVATECAPS}" ] || { echo "local/data.sh: set PRIVATECAPS in db.sh or the environment" >&2; exit 1; }
+[ -n "${PRIVATECAPS}" ] || { echo "local/data.sh: set PRIVATECAPS in db.sh or the environment (your own collection: this recipe fetches nothing)" >&2; exit 1; }
 metadata=${PRIVATECAPS}/metadata.csv
 for f in "${PRIVATECAPS}"/metadata.{csv,jsonl,tsv}; do [ -f "${f}" ] && { metadata=${f}; break; }; done
 python -m espnet2_slap.corpora.privatecaps --metadata "${metadata}" --min_seconds 10 "$@"

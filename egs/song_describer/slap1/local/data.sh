@@ -5,5 +5,6 @@
 set -euo pipefail
 . ./db.sh
 [ -n "${SONG_DESCRIBER}" ] || { echo "local/data.sh: set SONG_DESCRIBER in db.sh or the environment" >&2; exit 1; }
+local/download.sh  # fetches the corpus when it is not all there (README.md); at once when it is
 python -m espnet2_slap.corpora.song_describer --csv "${SONG_DESCRIBER}/song_describer.csv" \
     --audio_dir "${SONG_DESCRIBER}/audio" "$@"

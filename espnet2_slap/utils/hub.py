@@ -36,6 +36,7 @@ def hub_fetch(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     for name in missing:
         logger.info(f"fetching {name} of {repo_id} into {dest}")
         try:

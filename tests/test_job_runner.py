@@ -9,18 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from espnet2_slap.queue.job_runner import JobRunnerError, QueueConfig, make_tasks, shell_join
+from espnet2_slap.queue.config import JobRunnerError, QueueConfig
+from espnet2_slap.queue.job_runner import make_tasks, shell_join
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf"
 FAST = ["--poll_interval", "0.02", "--check_interval", "0.02"]
 
 # A fake sbatch/qsub/ssh/squeue/qstat: records [its name, *argv] as a json line in $FAKE_CALLS, prints a job
-# id like the real one (sbatch --parsable, qsub -terse: "1001"; PBS qsub: "1001.server"). Submitters run the
-# job script synchronously unless FAKE_RUN=0; ssh runs its remote command with bash and returns its status;
-# squeue/qstat know no job (print nothing, exit 1), as after a job vanished.
+# id like the real one (sbatch --parsable, qsub -terse: "1001"; PBS qsub: "1001.server", "1001[].server" for an
+# array). Submitters run the job script synchronously unless FAKE_RUN=0, an array's once per index (--array=A-B,
+# -t A-B, -J A-B) with that index in SLURM_ARRAY_TASK_ID, SGE_TASK_ID and PBS_ARRAY_INDEX; ssh runs its remote
+# command with bash and returns its status; squeue/qstat know no job (print nothing, exit 1), as after a job
+# vanished.
 FAKE = """#!{python}
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 name, argv = Path(sys.argv[0]).name, sys.argv[1:]
 calls = Path(os.environ["FAKE_CALLS"])
@@ -30,10 +33,14 @@ if name == "ssh":
     sys.exit(subprocess.run(["bash", "-c", argv[-1]]).returncode)
 if name in ("squeue", "qstat"):
     sys.exit(1)
+words = " ".join(argv)
+array = re.search(r"(?:--array=|-t |-J )(\\d+)-(\\d+)", words)
 if os.environ.get("FAKE_RUN", "1") == "1":
-    subprocess.run(["bash", argv[-1]], stdout=subprocess.DEVNULL)
+    for i in range(int(array.group(1)), int(array.group(2)) + 1) if array else [0]:
+        index = {{k: str(i) for k in ("SLURM_ARRAY_TASK_ID", "SGE_TASK_ID", "PBS_ARRAY_INDEX")}}
+        subprocess.run(["bash", argv[-1]], stdout=subprocess.DEVNULL, env={{**os.environ, **index}})
 job_id = 1000 + len(calls.read_text().splitlines())
-print(job_id if name == "sbatch" or "-terse" in argv else f"{{job_id}}.server")
+print(job_id if name == "sbatch" or "-terse" in argv else f"{{job_id}}[].server" if array else f"{{job_id}}.server")
 """
 
 
@@ -192,17 +199,27 @@ def test_usage_errors(tmp_path):
 # ---------------------------------------------------------------- cluster back-ends, through fakes
 
 
-def expected_submission(backend: str, options, work: Path, stem: str, name: str = ""):
-    """The submit argv for log/<stem>.log, whose job name is <name> (default: the stem)."""
+ARRAY = {  # the array options of JOB=1:2 with --max-jobs-run 2, and the output path's index token
+    "slurm": (["--array=1-2%2"], "%a"),
+    "sge": (["-t", "1-2", "-tc", "2"], "$TASK_ID"),
+    "pbs": (["-J", "1-2", "-W", "max_run_subjobs=2"], "^array_index^"),
+}
+
+
+def expected_submission(backend: str, options, work: Path, stem: str, name: str = "", array: bool = False):
+    """The submit argv for log/<stem>.log, whose job name is <name> (default: the stem); array: for
+    log/<stem>.JOB.log, JOB=1:2, --max-jobs-run 2."""
     name = name or stem
-    out, script = str(work / "log" / "q" / f"{stem}.out"), str(work / "log" / "q" / f"{stem}.sh")
+    array_options, token = ARRAY[backend] if array else ([], "")
+    out = str(work / "log" / "q" / (f"{stem}.{token}.out" if array else f"{stem}.out"))
+    script = str(work / "log" / "q" / f"{stem}.sh")
     naming = {
         "slurm": ["--job-name", name, "--output", out, "--parsable"],
         "sge": ["-N", name, "-o", out, "-j", "y", "-S", "/bin/bash", "-terse"],
         "pbs": ["-N", name, "-o", out, "-j", "oe", "-S", "/bin/bash"],
     }[backend]
     command = ["sbatch", "--export=PATH"] if backend == "slurm" else ["qsub", "-v", "PATH"]
-    return [*command, *options, *naming, script]
+    return [*command, *options, *array_options, *naming, script]
 
 
 SUBMIT_OPTIONS = {  # for --mem 4G --gpu 2 --num_threads 3 --time 1:00:00, then for no option, with the shipped confs
@@ -211,7 +228,10 @@ SUBMIT_OPTIONS = {  # for --mem 4G --gpu 2 --num_threads 3 --time 1:00:00, then 
         ["-p", "cpu"],
     ),
     "sge": (["-l", "h_rt=1:00:00", "-l", "mem_free=4G,ram_free=4G", "-pe", "smp", "3", "-l", "gpu=2", "-q", "g.q"], []),
-    "pbs": (["-l", "walltime=1:00:00", "-l", "mem=4G", "-l", "ncpus=3", "-l", "ngpus=2"], []),
+    "pbs": (
+        ["-l", "walltime=1:00:00", "-l", "select=1:ncpus=3:ngpus=2:mem=4G"],
+        ["-l", "select=1:ncpus=1:ngpus=0:mem=4gb"],
+    ),
 }
 
 
@@ -227,6 +247,8 @@ def test_scheduler_submissions(backend, tmp_path, fake_env):
         CONF / f"{backend}.conf",
         *resources,
         *FAST,
+        "--max-jobs-run",
+        "2",
         "JOB=1:2",
         "log/train.JOB.log",
         "echo",
@@ -236,7 +258,7 @@ def test_scheduler_submissions(backend, tmp_path, fake_env):
     )
     assert proc.returncode == 0, proc.stderr
     with_options, without = SUBMIT_OPTIONS[backend]
-    assert calls() == [expected_submission(backend, with_options, work, f"train.{i}") for i in (1, 2)]
+    assert calls() == [expected_submission(backend, with_options, work, "train", array=True)]  # one array job
     log = (work / "log" / "train.2.log").read_text()
     assert log.startswith("# echo 2\n") and "\n2\n# Accounting: time=" in log and "threads=3" in log
     assert (work / "log" / "q" / "train.2.done").read_text() == "0\n"
@@ -272,32 +294,62 @@ def test_scheduler_job_failure_propagates(backend, tmp_path, fake_env):
     assert (work / "log" / "q" / "x.2.done").read_text() == "1\n"
 
 
-@pytest.mark.parametrize(
-    "backend, status_call",
-    [
-        ("slurm", ["squeue", "--noheader", "--format", "%T", "--jobs", "1001"]),
-        ("sge", ["qstat", "-j", "1001"]),
-        ("pbs", ["qstat", "1001.server"]),
-    ],
-)
-def test_vanished_job_fails(backend, status_call, tmp_path, fake_env):
-    """A job the scheduler no longer knows and that wrote no done-marker (killed) is a failure, not a hang."""
-    env, calls = fake_env
-    work = work_dir(tmp_path)
-    proc = run_jobs(
+def three_unrun_tasks(backend: str, work: Path, env) -> subprocess.CompletedProcess:
+    """JOB=1:3 submitted to the fake scheduler, which runs none of them (FAKE_RUN=0)."""
+    conf = CONF / f"{backend}.conf"
+    return run_jobs(
         "--backend",
         backend,
         "--config",
-        CONF / f"{backend}.conf",
+        conf,
         *FAST,
-        "log/x.log",
+        "JOB=1:3",
+        "log/x.JOB.log",
         "true",
         cwd=work,
         env={**env, "FAKE_RUN": "0"},
     )
+
+
+@pytest.mark.parametrize(
+    "backend, status_call",
+    [
+        ("slurm", ["squeue", "--noheader", "--array", "--states=all", "--format", "%K %T", "--jobs", "1001"]),
+        ("sge", ["qstat", "-j", "1001"]),
+        ("pbs", ["qstat", "1001[].server"]),
+    ],
+)
+def test_vanished_array_fails_with_one_status_query_per_check(backend, status_call, tmp_path, fake_env):
+    """Tasks the scheduler no longer knows and that wrote no done-marker (killed) are failures, not a hang; the
+    scheduler is asked about the array once per check, not once per task."""
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    proc = three_unrun_tasks(backend, work, env)
     assert proc.returncode == 1
-    assert "run_jobs: 1/1 jobs failed, see log/x.log (vanished from the queue, see log/q/x.out)" in proc.stderr
+    assert (
+        "run_jobs: 3/3 jobs failed, see log/x.1.log (vanished from the queue, see log/q/x.1.out), log/x.2.log"
+        in proc.stderr
+    )
     assert calls()[1:] == [status_call, status_call]  # gone at two checks in a row
+
+
+def test_slurm_end_states_name_the_failure(tmp_path, fake_env):
+    """squeue's word on a task that ended without a done-marker is in the report; running ones are waited for."""
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    squeue = Path(env["PATH"].split(os.pathsep)[0]) / "squeue"
+    squeue.write_text(
+        "#!/bin/bash\n"
+        f"echo squeue >> {tmp_path}/squeue.calls\n"
+        f"if [ $(wc -l < {tmp_path}/squeue.calls) -ge 4 ]; then echo 0 > {work}/log/q/x.3.done; fi\n"
+        "printf '1 CANCELLED\\n2 TIMEOUT\\n3 RUNNING\\n'\n"
+    )
+    proc = three_unrun_tasks("slurm", work, env)
+    assert proc.returncode == 1
+    assert (
+        "run_jobs: 2/3 jobs failed, see log/x.1.log (no exit status: the scheduler says cancelled, see "
+        "log/q/x.1.out), log/x.2.log (no exit status: the scheduler says timeout, see log/q/x.2.out)" in proc.stderr
+    )
 
 
 def test_option_missing_from_config_fails_before_submitting(tmp_path, fake_env):
@@ -341,9 +393,30 @@ def test_ssh_round_robin(tmp_path, fake_env):
 
 NODE_OPTIONS = {  # the shipped confs' options for --num_nodes 2
     "slurm": ["-p", "cpu", "--nodes", "2", "--ntasks-per-node", "1"],
-    "sge": ["-pe", "mpi", "2"],
-    "pbs": ["-l", "select=2:ncpus=1"],
+    "sge": ["-pe", "mpi", "2", "-binding", "linear:1"],
+    "pbs": ["-l", "select=2:ncpus=1:ngpus=0:mem=4gb", "-l", "place=scatter"],
 }
+LAUNCHER_OPTIONS = {  # what ESPnet's launcher gives for --ngpu 4 --num_nodes 2: one request a scheduler accepts
+    "slurm": ["--cpus-per-task", "4", "-p", "gpu", "--gres=gpu:4", "--nodes", "2", "--ntasks-per-node", "1"],
+    "sge": ["-l", "gpu=4", "-q", "g.q", "-pe", "mpi", "2", "-binding", "linear:4"],  # one -pe
+    "pbs": ["-l", "select=2:ncpus=4:ngpus=4:mem=4gb", "-l", "place=scatter"],  # no -l ncpus beside select
+}
+
+
+@pytest.mark.parametrize("backend", ["slurm", "sge", "pbs"])
+def test_launcher_options_on_several_nodes_make_one_consistent_request(backend):
+    config = QueueConfig.read(CONF / f"{backend}.conf")
+    assert config.submit_options({"gpu": "4", "num_threads": "4", "num_nodes": "2"}) == LAUNCHER_OPTIONS[backend]
+
+
+def test_an_option_line_takes_over_the_options_it_names():
+    config = QueueConfig.parse(
+        "command qsub\noption cpus=* -l ncpus=$0\noption nodes=* -l select=$0:ncpus=${cpus}\n", "t.conf"
+    )
+    assert config.submit_options({"cpus": "2"}) == ["-l", "ncpus=2"]
+    assert config.submit_options({"cpus": "2", "nodes": "3"}) == ["-l", "select=3:ncpus=2"]
+    with pytest.raises(JobRunnerError, match=r"the line of --nodes uses \$\{cpus\}: give --cpus or a default"):
+        config.submit_options({"nodes": "3"})
 
 
 @pytest.mark.parametrize("backend", ["slurm", "sge", "pbs"])

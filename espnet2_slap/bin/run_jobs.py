@@ -15,8 +15,11 @@ Options come before the job range, each as --name value (or --name=value; dashes
 back-ends turn them into submit options with --config (Kaldi/ESPnet format, see egs/TEMPLATE/slap1/conf/slurm.conf);
 local and ssh ignore them, and refuse --num_nodes above 1. A job on several nodes is one submission whose
 command starts the processes on every node (srun, mpirun), as ESPnet's launcher (espnet2.bin.launch) does it.
-Cluster jobs report their exit status through done-marker files in <logdir>/q/, where their scripts and the
-scheduler's own output also go. Exits 1 when any job fails, naming the failed logs.
+On slurm, sge and pbs, JOB=1:N is one array job (sbatch --array=1-N%M, qsub -t 1-N -tc M, qsub -J 1-N -W
+max_run_subjobs=M, M = --max-jobs-run), and the scheduler is asked about it once per --check_interval; its tasks
+report their exit status through done-marker files in <logdir>/q/, where their scripts and the scheduler's own
+output also go. Exits 1 when any job fails, naming the failed logs (and, for a job that ended without an exit
+status, what the scheduler says of it: cancelled, timeout, out of memory, or that it vanished).
 """
 
 import argparse
@@ -25,22 +28,13 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from espnet2_slap.queue.job_runner import (
-    BACKENDS,
-    SCHEDULERS,
-    Backend,
-    JobRunnerError,
-    LocalBackend,
-    QueueConfig,
-    SshBackend,
-    failure_report,
-    make_tasks,
-    read_hosts,
-    run_tasks,
-)
+from espnet2_slap.queue.config import JobRunnerError, QueueConfig
+from espnet2_slap.queue.job_runner import Backend, LocalBackend, SshBackend, failure_report, make_tasks, read_hosts
+from espnet2_slap.queue.schedulers import SCHEDULERS
 from espnet2_slap.utils.cli import start_logging
 
 QUEUE_OPTIONS = ("gpu", "mem", "num_threads", "time", "num_nodes")
+BACKENDS = ("local", *SCHEDULERS, "ssh")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -133,14 +127,15 @@ def main(cmd=None) -> int:
             name, value = word[2:].split("=", 1)
             queue_options[name.replace("-", "_")] = value
         tasks = make_tasks(rest)
-        status = run_tasks(tasks, make_backend(args, queue_options), args.max_jobs_run, args.poll_interval)
+        backend = make_backend(args, queue_options)
+        status = backend.run(tasks, args.max_jobs_run, args.poll_interval)
     except (JobRunnerError, OSError, ValueError) as e:
         print(f"run_jobs: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("run_jobs: interrupted, running jobs cancelled", file=sys.stderr)
         return 130
-    failed, report = failure_report(status)
+    failed, report = failure_report(status, backend.why)
     if failed:
         print(report, file=sys.stderr)
     return 1 if failed else 0

@@ -6,13 +6,9 @@ only differ in where that script runs:
 
 - ``local``: a subprocess here;
 - ``ssh``: ``ssh host 'bash -c <script>'``, hosts taken round-robin from a file;
-- ``slurm`` (sbatch), ``sge`` and ``pbs`` (qsub): one submission per job, options from a Kaldi-style queue
-  config. The script also writes its exit status to a done-marker file ``<logdir>/q/<name>.done`` that the
-  runner polls for; the scheduler is asked every ``check_interval`` seconds whether a job without a marker
-  still exists, and a job it reports gone at two checks in a row has vanished (killed by the scheduler: time
-  or memory limit, node failure) and counts as failed.
+- ``slurm`` (sbatch), ``sge`` and ``pbs`` (qsub): ``schedulers.py``, one array job for ``JOB=1:N``.
 
-``--max-jobs-run`` is enforced by the runner for all back-ends: it starts (or submits) a job when one ends.
+Here and over ssh, ``--max-jobs-run`` is enforced by the runner: it starts a job when one ends.
 """
 
 import os
@@ -22,9 +18,11 @@ import signal
 import subprocess
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from espnet2_slap.queue.config import JobRunnerError
 
 JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$")
 # Words passed to bash as they are, so that ``cmd '|' gzip '>' out.JOB.gz`` is a pipeline; all others are quoted.
@@ -32,22 +30,26 @@ SHELL_OPERATORS = frozenset({"|", "|&", "||", "&&", ";", "<", ">", ">>", "2>", "
 VANISHED = -1  # exit status of a job that left the scheduler's queue without writing its done-marker
 
 
-class JobRunnerError(RuntimeError):
-    """A usage, configuration or submission error (not a failing job)."""
+def log_stem(name: str) -> str:
+    """A log file's name without ``.log``."""
+    return name[: -len(".log")] if name.endswith(".log") else name
 
 
 @dataclass(frozen=True)
 class Task:
-    """One job: its number, the shell command line and the log file (as the user wrote it, JOB substituted)."""
+    """One job: its number, the shell command line and the log file (as the user wrote it, JOB substituted);
+    log_template and var: the log as written (``log/x.JOB.log``) and the job variable (``JOB``, "" for one job)."""
 
     index: int
     command: str
     log: Path
+    log_template: str = ""
+    var: str = ""
 
     @property
     def name(self) -> str:
         """The log file's name without ``.log``: job name and stem of the files in ``<logdir>/q/``."""
-        return self.log.name[: -len(".log")] if self.log.name.endswith(".log") else self.log.name
+        return log_stem(self.log.name)
 
     def queue_file(self, suffix: str) -> Path:
         return self.log.parent / "q" / f"{self.name}{suffix}"
@@ -84,66 +86,10 @@ def make_tasks(argv: Sequence[str]) -> List[Task]:
     def sub(word: str, index: int) -> str:
         return word.replace(var, str(index)) if var else word
 
-    return [Task(i, shell_join([sub(w, i) for w in command]), Path(sub(log, i))) for i in range(start, end + 1)]
-
-
-@dataclass
-class QueueConfig:
-    """A Kaldi/ESPnet queue config (``conf/slurm.conf``)::
-
-    command sbatch --export=PATH          # the submit command and its fixed options
-    option mem=* --mem-per-cpu $0         # --mem VALUE adds these options, $0 replaced by VALUE
-    option mem=0                          # --mem 0 adds nothing (an exact value wins over *)
-    default gpu=0                         # the value when --gpu is not given
-    option gpu=0 -p cpu
-    option gpu=* -p gpu --gres=gpu:$0
-    """
-
-    command: List[str]
-    rules: Dict[str, Dict[str, List[str]]] = field(default_factory=dict)  # name -> {value or "*": options}
-    defaults: Dict[str, str] = field(default_factory=dict)
-    source: str = "queue config"
-
-    @classmethod
-    def parse(cls, text: str, source: str = "queue config") -> "QueueConfig":
-        command, rules, defaults = None, {}, {}
-        for lineno, raw in enumerate(text.splitlines(), 1):
-            line = re.sub(r"\s*#.*", "", raw).strip()
-            if not line:
-                continue
-            keyword, rest = (line.split(None, 1) + [""])[:2]
-            spec, options = (rest.split(None, 1) + [""])[:2]
-            name, eq, value = spec.partition("=")
-            if keyword == "command" and rest:
-                command = shlex.split(rest)
-            elif keyword == "option" and eq and name and value:
-                if value == "*" and "$0" not in options:
-                    raise JobRunnerError(f"{source}:{lineno}: 'option {name}=*' needs $0 in its options: {raw}")
-                rules.setdefault(name, {})[value] = shlex.split(options)
-            elif keyword == "default" and eq and name and value and not options:
-                defaults[name] = value
-            else:
-                raise JobRunnerError(f"{source}:{lineno}: cannot parse '{raw}' (command/option/default lines)")
-        if command is None:
-            raise JobRunnerError(f"{source}: no 'command' line")
-        return cls(command, rules, defaults, source)
-
-    @classmethod
-    def read(cls, path: Path) -> "QueueConfig":
-        return cls.parse(Path(path).read_text(), str(path))
-
-    def submit_options(self, given: Dict[str, str]) -> List[str]:
-        """The options for the given values (defaults filled in), in the order of the config's option lines."""
-        values = {**self.defaults, **given}
-        for name, value in values.items():
-            if name not in self.rules or (value not in self.rules[name] and "*" not in self.rules[name]):
-                raise JobRunnerError(f"option --{name} {value} is not described in {self.source}")
-        options = []
-        for name, by_value in self.rules.items():
-            if name in values:
-                value = values[name]
-                options += by_value[value] if value in by_value else [o.replace("$0", value) for o in by_value["*"]]
-        return options
+    return [
+        Task(i, shell_join([sub(w, i) for w in command]), Path(sub(log, i)), log, var or "")
+        for i in range(start, end + 1)
+    ]
 
 
 def job_script(task: Task, cwd: Path, threads: int = 1, marker: Optional[Path] = None, path_sh: bool = False) -> str:
@@ -173,21 +119,19 @@ def job_script(task: Task, cwd: Path, threads: int = 1, marker: Optional[Path] =
 
 
 class Backend:
-    """Starts jobs and tells when they end; ``start`` returns a handle that ``poll`` and ``cancel`` take."""
+    """Runs tasks somewhere and tells how each ended."""
 
     poll_interval = 0.1  # seconds between two looks at the running jobs
 
     def __init__(self, cwd: Path, threads: int = 1):
         self.cwd, self.threads = cwd, threads
+        self.why: Dict[Task, str] = {}  # for a VANISHED task: the scheduler's last word on it ("" if none)
 
-    def start(self, task: Task):
-        raise NotImplementedError
-
-    def poll(self, handle) -> Optional[int]:
-        """The job's exit status (``VANISHED`` when it disappeared), None while it runs."""
-        raise NotImplementedError
-
-    def cancel(self, handle) -> None:
+    def run(
+        self, tasks: Sequence[Task], max_jobs_run: int = 0, poll_interval: Optional[float] = None
+    ) -> Dict[Task, int]:
+        """Run every task, at most max_jobs_run at a time (0: no limit); -> exit status of each (``VANISHED``
+        when it ended without one). On an exception (Ctrl-C included) the jobs still running are cancelled."""
         raise NotImplementedError
 
 
@@ -200,12 +144,30 @@ class LocalBackend(Backend):
     def start(self, task: Task) -> subprocess.Popen:
         return subprocess.Popen(self.argv(task), cwd=self.cwd, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def poll(self, handle: subprocess.Popen) -> Optional[int]:
-        return handle.poll()
-
-    def cancel(self, handle: subprocess.Popen) -> None:
-        if handle.poll() is None:
-            os.killpg(handle.pid, signal.SIGTERM)
+    def run(
+        self, tasks: Sequence[Task], max_jobs_run: int = 0, poll_interval: Optional[float] = None
+    ) -> Dict[Task, int]:
+        interval = self.poll_interval if poll_interval is None else poll_interval
+        pending, running, status = deque(tasks), {}, {}
+        for task in tasks:
+            (self.cwd / task.log).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            while pending or running:
+                while pending and (max_jobs_run <= 0 or len(running) < max_jobs_run):
+                    task = pending.popleft()
+                    running[task] = self.start(task)
+                for task, proc in list(running.items()):
+                    if proc.poll() is not None:
+                        status[task] = proc.returncode
+                        del running[task]
+                if running:
+                    time.sleep(interval)
+        except BaseException:
+            for proc in running.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            raise
+        return status
 
 
 class SshBackend(LocalBackend):
@@ -230,172 +192,25 @@ def read_hosts(path: Path) -> List[str]:
     return [h for h in (re.sub(r"#.*", "", line).strip() for line in Path(path).read_text().splitlines()) if h]
 
 
-@dataclass
-class Submitted:
-    """A job handed to the scheduler; times_gone counts the checks in a row that did not find it."""
+def failure_report(status: Dict[Task, int], why: Dict[Task, str] = None, shown: int = 10) -> Tuple[int, str]:
+    """(number failed, ``run_jobs: 1/4 jobs failed, see log/x.3.log``); 0 and "" when all succeeded.
 
-    task: Task
-    job_id: str
-    last_check: float
-    times_gone: int = 0
-
-
-class SchedulerBackend(Backend):
-    """Submits each job script (``<logdir>/q/<name>.sh``) with the config's command; waits for done-markers."""
-
-    poll_interval = 10.0
-
-    def __init__(
-        self, cwd: Path, config: QueueConfig, options: Dict[str, str], threads: int = 1, check_interval: float = 120.0
-    ):
-        super().__init__(cwd, threads)
-        self.config, self.options, self.check_interval = config, options, check_interval
-        config.submit_options(options)  # an option the config does not describe fails before any submission
-
-    def naming_options(self, task: Task) -> List[str]:
-        """Job name, the scheduler's own output file, and what makes the submit command print the job id."""
-        raise NotImplementedError
-
-    def job_id(self, stdout: str) -> str:
-        raise NotImplementedError
-
-    def status_argv(self, job_id: str) -> List[str]:
-        """A command that exits 0 and prints something while the scheduler knows the job."""
-        raise NotImplementedError
-
-    def cancel_argv(self, job_id: str) -> List[str]:
-        raise NotImplementedError
-
-    def submit_argv(self, task: Task) -> List[str]:
-        script = self.cwd / task.queue_file(".sh")
-        return [
-            *self.config.command,
-            *self.config.submit_options(self.options),
-            *self.naming_options(task),
-            str(script),
-        ]
-
-    def start(self, task: Task) -> Submitted:
-        marker = task.queue_file(".done")
-        (self.cwd / marker).parent.mkdir(parents=True, exist_ok=True)
-        (self.cwd / marker).unlink(missing_ok=True)
-        (self.cwd / task.queue_file(".sh")).write_text(job_script(task, self.cwd, self.threads, marker, True))
-        argv = self.submit_argv(task)
-        proc = subprocess.run(argv, cwd=self.cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            raise JobRunnerError(f"submission failed ({proc.returncode}): {shlex.join(argv)}\n{proc.stderr.strip()}")
-        return Submitted(task, self.job_id(proc.stdout), time.monotonic())
-
-    def poll(self, handle: Submitted) -> Optional[int]:
-        status = self.read_marker(handle.task)
-        if status is not None or time.monotonic() - handle.last_check < self.check_interval:
-            return status
-        handle.last_check = time.monotonic()
-        proc = subprocess.run(self.status_argv(handle.job_id), capture_output=True, text=True)
-        known = proc.returncode == 0 and proc.stdout.strip()
-        handle.times_gone = 0 if known else handle.times_gone + 1
-        # Gone twice in a row: the job cannot merely have ended between our two looks (or its marker be late).
-        return VANISHED if handle.times_gone >= 2 and self.read_marker(handle.task) is None else None
-
-    def read_marker(self, task: Task) -> Optional[int]:
-        try:
-            return int((self.cwd / task.queue_file(".done")).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def cancel(self, handle: Submitted) -> None:
-        subprocess.run(self.cancel_argv(handle.job_id), capture_output=True)
-
-
-def job_name(task: Task) -> str:
-    """The log name reduced to characters every scheduler accepts, not starting with a digit."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", task.name)
-    return name if name[:1].isalpha() else "j" + name
-
-
-class SlurmBackend(SchedulerBackend):
-    def naming_options(self, task: Task) -> List[str]:
-        return ["--job-name", job_name(task), "--output", str(self.cwd / task.queue_file(".out")), "--parsable"]
-
-    def job_id(self, stdout: str) -> str:
-        return stdout.strip().split(";")[0]  # --parsable prints "id" or "id;cluster"
-
-    def status_argv(self, job_id: str) -> List[str]:
-        return ["squeue", "--noheader", "--format", "%T", "--jobs", job_id]
-
-    def cancel_argv(self, job_id: str) -> List[str]:
-        return ["scancel", job_id]
-
-
-class SgeBackend(SchedulerBackend):
-    def naming_options(self, task: Task) -> List[str]:
-        out = str(self.cwd / task.queue_file(".out"))
-        return ["-N", job_name(task), "-o", out, "-j", "y", "-S", "/bin/bash", "-terse"]
-
-    def job_id(self, stdout: str) -> str:
-        return stdout.strip().split(".")[0]  # -terse prints the id alone
-
-    def status_argv(self, job_id: str) -> List[str]:
-        return ["qstat", "-j", job_id]
-
-    def cancel_argv(self, job_id: str) -> List[str]:
-        return ["qdel", job_id]
-
-
-class PbsBackend(SgeBackend):
-    def naming_options(self, task: Task) -> List[str]:
-        out = str(self.cwd / task.queue_file(".out"))
-        return ["-N", job_name(task), "-o", out, "-j", "oe", "-S", "/bin/bash"]
-
-    def job_id(self, stdout: str) -> str:
-        return stdout.strip()  # "123.server", which qstat and qdel want whole
-
-    def status_argv(self, job_id: str) -> List[str]:
-        return ["qstat", job_id]
-
-
-SCHEDULERS = {"slurm": SlurmBackend, "sge": SgeBackend, "pbs": PbsBackend}
-BACKENDS = ("local", *SCHEDULERS, "ssh")
-
-
-def run_tasks(
-    tasks: Sequence[Task], backend: Backend, max_jobs_run: int = 0, poll_interval: Optional[float] = None
-) -> Dict[Task, int]:
-    """Run every task, at most max_jobs_run at a time (0: no limit); -> exit status of each.
-
-    On an exception (Ctrl-C included) the jobs still running are cancelled.
+    why: for a task that ended without an exit status (``VANISHED``), the scheduler's state of it (``CANCELLED``).
     """
-    interval = backend.poll_interval if poll_interval is None else poll_interval
-    pending, running, status = deque(tasks), {}, {}
-    for task in tasks:
-        (backend.cwd / task.log).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        while pending or running:
-            while pending and (max_jobs_run <= 0 or len(running) < max_jobs_run):
-                task = pending.popleft()
-                running[task] = backend.start(task)
-            for task, handle in list(running.items()):
-                code = backend.poll(handle)
-                if code is not None:
-                    status[task] = code
-                    del running[task]
-            if running:
-                time.sleep(interval)
-    except BaseException:
-        for handle in running.values():
-            backend.cancel(handle)
-        raise
-    return status
-
-
-def failure_report(status: Dict[Task, int], shown: int = 10) -> Tuple[int, str]:
-    """(number failed, ``run_jobs: 1/4 jobs failed, see log/x.3.log``); 0 and "" when all succeeded."""
+    why = why or {}
     failed = sorted((t for t, code in status.items() if code != 0), key=lambda t: t.index)
     if not failed:
         return 0, ""
-    logs = [
-        str(t.log) + (f" (vanished from the queue, see {t.queue_file('.out')})" if status[t] == VANISHED else "")
-        for t in failed
-    ]
+
+    def describe(task: Task) -> str:
+        if status[task] != VANISHED:
+            return str(task.log)
+        out = task.queue_file(".out")
+        if why.get(task):
+            state = why[task].lower().replace("_", " ")
+            return f"{task.log} (no exit status: the scheduler says {state}, see {out})"
+        return f"{task.log} (vanished from the queue, see {out})"
+
+    logs = [describe(t) for t in failed]
     more = f" and {len(logs) - shown} more" if len(logs) > shown else ""
     return len(failed), f"run_jobs: {len(failed)}/{len(status)} jobs failed, see {', '.join(logs[:shown])}{more}"

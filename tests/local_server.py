@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
             data = bytes(b ^ 0xFF for b in data)
         start, status = 0, 200
         wanted = self.headers.get("Range", "")
-        if wanted.startswith("bytes=") and wanted[6:].split("-")[0].isdigit():
+        if wanted.startswith("bytes=") and wanted[6:].split("-")[0].isdigit() and not srv.ignore_range:
             start = int(wanted[6:].split("-")[0])
             if start >= len(data):
                 self.send_response(416)
@@ -79,6 +79,7 @@ class LocalServer(ThreadingHTTPServer):
         self.files = dict(files)
         self.drop_once: Set[str] = set()
         self.corrupt_once: Set[str] = set()
+        self.ignore_range = False  # answer a Range request with the whole file (200), as some servers do
         self.requests: List[Tuple[str, str, str]] = []
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 

@@ -4,6 +4,7 @@ refused), the offline switch, and huggingface_hub pointed at the server (HF_ENDP
 
 import hashlib
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -45,6 +46,16 @@ def test_a_partial_file_of_an_earlier_run_is_resumed(server, tmp_path):
     fetch(f"{server.url}/files/blob.bin", tmp_path / "blob.bin", Expected(sha256=SHA))
     assert server.gets("/files/blob.bin")[-1] == f"bytes={len(BLOB) // 2}-"
     assert (tmp_path / "blob.bin").read_bytes() == BLOB
+
+
+def test_a_server_that_ignores_range_is_fetched_from_the_start(server, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    server.drop_once.add("/files/blob.bin")
+    server.ignore_range = True
+    dest = fetch(f"{server.url}/files/blob.bin", tmp_path / "blob.bin", Expected(size=len(BLOB), sha256=SHA))
+    assert dest.read_bytes() == BLOB
+    assert server.gets("/files/blob.bin") == ["", f"bytes={len(BLOB) // 2}-"]
+    assert "the server does not resume (HTTP 200); fetching from the start" in caplog.text
 
 
 def test_a_corrupted_file_is_refused_and_fetched_again(server, tmp_path, caplog):

@@ -3,7 +3,7 @@
 ``fetch_clips(csv, audio_dir, job, num_jobs)`` takes the rows of ``musiccaps-public.csv`` whose ytid falls to job
 ``job`` of ``num_jobs`` (1-based, as ``${train_cmd} JOB=1:N``; by a CRC-32 of the ytid) and, for each ytid with no
 audio file in ``audio_dir`` yet (``<ytid>.{wav,flac,mp3,ogg}``: a re-run fetches only what is missing), runs
-``yt-dlp -x --audio-format wav --download-sections *<start_s>-<end_s>`` into ``audio_dir/.tmp`` and moves the
+``yt-dlp -x --audio-format wav --download-sections *<start_s>-<end_s>`` into ``<audio_dir>.tmp`` and moves the
 clip into place when it is whole. A video that cannot be fetched (many are gone) is written to
 ``unavailable`` (``ytid<TAB>CSV line<TAB>yt-dlp's last message``) and counted, never a stop. yt-dlp (and the
 ffmpeg it cuts with) is not a dependency of this package: ``pip install yt-dlp``.
@@ -46,7 +46,7 @@ def ytdlp_command(ytdlp: str, ytid: str, start: float, end: float, out_dir: Path
 
 def fetch_one(ytdlp: str, ytid: str, start: float, end: float, audio_dir: Path, timeout: float) -> Optional[str]:
     """Fetch one clip into ``audio_dir``; None when done, else why not."""
-    tmp = audio_dir / ".tmp"
+    tmp = audio_dir.with_name(audio_dir.name + ".tmp")  # beside audio_dir: nothing half-made is found below it
     tmp.mkdir(parents=True, exist_ok=True)
     for stale in tmp.glob(f"{ytid}.*"):
         stale.unlink()

@@ -44,6 +44,7 @@ def hub_fetch(
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as e:
             raise DownloadError(
                 f"{name} of {repo_id}: not fetched ({type(e).__name__}: {str(e).splitlines()[0]}); run again "
-                "to resume, or set HF_ENDPOINT to a reachable mirror"
+                "to resume, set HF_ENDPOINT to a reachable mirror, or, for a gated repository, accept its terms "
+                "on the Hub and give your token (HF_TOKEN, or hf auth login)"
             ) from None
     return [dest / name for name in files]

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_recipe
 from local_server import LocalServer, hub_files
-from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe
+from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, write_audio
 from test_corpus_musiccaps import TEST_TEXT, csv_text
 
 from espnet2_slap.corpora.common import PrepError
@@ -91,3 +91,22 @@ def test_stage_1_fetches_the_csv_and_clips_lists_the_unavailable_and_a_rerun_fet
 def test_without_ytdlp_the_recipe_says_how_to_install_it(tmp_path):
     with pytest.raises(PrepError, match="no-such-yt-dlp is not installed: pip install yt-dlp"):
         fetch_clips(tmp_path / "x.csv", tmp_path / "audio", ytdlp="no-such-yt-dlp")
+
+
+def test_offline_nothing_is_fetched_and_stage_1_prepares_the_clips_in_place(tmp_path, fake_tools):
+    env, _, log = fake_tools
+    recipe = recipe_copy(tmp_path, "musiccaps")
+    args = ("--stop_stage", "1", "--skip_train", "true", "--local_data_opts", "--sets test")
+    with LocalServer(hub_files("google/MusicCaps", {"musiccaps-public.csv": csv_text().encode()}, True)) as server:
+        env = {**env, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
+        proc = run_recipe(recipe, *args, env=env, check=False)
+        assert proc.returncode != 0
+        assert "downloads/musiccaps lacks musiccaps-public.csv and the offline switch is on" in proc.stderr
+        root = recipe / "downloads/musiccaps"
+        (root / "audio").mkdir(parents=True)
+        (root / "musiccaps-public.csv").write_text(csv_text(), encoding="utf-8")
+        write_audio(root / "audio/-0Gj8-vB1q4.wav", 1.0, 16000)
+        out = run_corpus_recipe(recipe, env, *args)
+        assert server.requests == [] and calls(log) == []
+    assert "offline: no clip is fetched" in out
+    assert kaldi(recipe / "data/test/text") == {"-0Gj8-vB1q4": TEST_TEXT["-0Gj8-vB1q4"]}

@@ -24,11 +24,10 @@ while [ $# -gt 0 ]; do
 done
 [ -n "${MUSICCAPS}" ] || { echo "local/download.sh: set MUSICCAPS in db.sh or the environment" >&2; exit 1; }
 python -m espnet2_slap.bin.slap_fetch corpus musiccaps --root "${MUSICCAPS}"
-case "${SLAP_OFFLINE:-}${HF_HUB_OFFLINE:-}" in
-    *1*|*[tT]rue*|*[yY]es*|*[oO]n*)
-        echo "local/download.sh: offline: no clip is fetched; stage 1 leaves out the clips that are not in ${MUSICCAPS}/audio"
-        exit 0 ;;
-esac
+if python -c "import sys; from espnet2_slap.utils.download import offline_mode; sys.exit(not offline_mode())"; then
+    echo "local/download.sh: offline: no clip is fetched; stage 1 leaves out the clips that are not in ${MUSICCAPS}/audio"
+    exit 0
+fi
 if [ "${again}" != true ]; then
     if [ -f "${MUSICCAPS}/.clips.done" ]; then
         echo "local/download.sh: the clips were fetched before (${MUSICCAPS}/.clips.done); local/download.sh --again true tries the missing ones again"

@@ -117,6 +117,16 @@ def test_mtat_from_its_split_zip(tmp_path):
         assert server.gets("/datasets/magnatagatune/mp3.zip.002")[1].startswith("bytes=")
     root = recipe / "downloads/mtat"
     assert not (root / "mp3.zip").exists() and (root / "mp3.zip.003").is_file()  # parts kept, the join not
+    # a part damaged inside a clip's bytes (no checksum to tell): the zip's CRC-32 fails, and the error says
+    # what to remove
+    part1 = bytearray(files["/datasets/magnatagatune/mp3.zip.001"])
+    part1[len(part1) // 2] ^= 0xFF
+    with LocalServer({**files, "/datasets/magnatagatune/mp3.zip.001": bytes(part1)}) as server:
+        with pytest.raises(
+            DownloadError, match=r"(?s)CRC.*No checksums are published for mp3.zip.001, .*: remove them"
+        ):
+            sources.fetch_corpus("mtat", tmp_path / "damaged", server.url)
+    assert not (tmp_path / "damaged/mp3").exists() and not (tmp_path / "damaged/mp3.zip").exists()
     assert kaldi(recipe / "data/train/utt2tags") == {"6": "guitar no_vocals", "15": "slow ambient"}
     assert kaldi(recipe / "data/test/utt2tags") == {"2": "classical strings"}
 

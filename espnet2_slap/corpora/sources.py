@@ -147,10 +147,18 @@ def fetch_source(source: Source, root: Path, mirror: Optional[str], zenodo: Dict
         fetch(url, dest, expected, **kw)
     else:
         fetch(mirrored(source.url, mirror), dest, source.expected, **kw)
-    if source.into is not None:
+    if source.into is None:
+        return
+    try:
         unpack(dest, root / source.into, source.strip)
-        if source.parts:
-            dest.unlink()  # the parts are kept; the joined copy is not needed again
+    except DownloadError as e:
+        if not source.parts:
+            raise
+        dest.unlink()
+        names = ", ".join(Path(u).name for u in source.parts)
+        raise DownloadError(f"{e}. No checksums are published for {names}: remove them and run again") from None
+    if source.parts:
+        dest.unlink()  # the parts are kept; the joined copy is not needed again
 
 
 def fetch_corpus(name: str, root: Path, mirror: Optional[str] = None, offline: Optional[bool] = None, **kw) -> None:

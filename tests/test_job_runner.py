@@ -212,7 +212,7 @@ def expected_submission(backend: str, options, work: Path, stem: str, name: str 
     name = name or stem
     array_options, token = ARRAY[backend] if array else ([], "")
     out = str(work / "log" / "q" / (f"{stem}.{token}.out" if array else f"{stem}.out"))
-    script = str(work / "log" / "q" / f"{stem}.sh")
+    script = str(work / "log" / "q" / (f"{stem}.JOB.sh" if array else f"{stem}.sh"))
     naming = {
         "slurm": ["--job-name", name, "--output", out, "--parsable"],
         "sge": ["-N", name, "-o", out, "-j", "y", "-S", "/bin/bash", "-terse"],

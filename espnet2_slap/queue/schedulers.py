@@ -3,7 +3,8 @@
 ``JOB=1:N`` is one array job (``sbatch --array=1-N%M``, ``qsub -t 1-N -tc M``, ``qsub -J 1-N -W
 max_run_subjobs=M``; M is ``--max-jobs-run``, which the scheduler enforces); one job is a plain submission. Each
 task runs its own job script ``<logdir>/q/<name>.sh``, which also writes the task's exit status to a done-marker
-``<logdir>/q/<name>.done``; the array's script ``<logdir>/q/<array>.sh`` picks the task's script by its index.
+``<logdir>/q/<name>.done``; the array's script (``<logdir>/q/x.JOB.sh`` for ``x.JOB.log``) picks the task's
+script by its index.
 
 The runner polls for the markers and asks the scheduler about the job, once per array, every ``check_interval``
 seconds. A task without a marker that the scheduler reports ended (Slurm's CANCELLED, TIMEOUT, ...) or no longer
@@ -34,6 +35,11 @@ def array_name(task: Task) -> str:
     (``log/format.JOB.log`` -> ``format``, as Kaldi's queue.pl names it)."""
     name = log_stem(Path(task.log_template).name)
     return name.replace(f".{task.var}", "").replace(task.var, "").strip(".") or "job"
+
+
+def array_script(task: Task) -> Path:
+    """The script of the array that picks each task's own: ``log/q/x.JOB.sh`` for ``log/x.JOB.log``."""
+    return task.log.parent / "q" / f"{log_stem(Path(task.log_template).name)}.sh"
 
 
 def array_output(task: Task, index_token: str) -> Path:
@@ -86,7 +92,7 @@ class SchedulerBackend(Backend):
         else:
             name, output = job_name(array_name(first)), array_output(first, self.index_token)
             array = self.array_options(first.index, tasks[-1].index, max_jobs_run)
-            script = first.log.parent / "q" / f"{array_name(first)}.sh"
+            script = array_script(first)
         return [
             *self.config.command,
             *self.config.submit_options(self.options),
@@ -114,7 +120,7 @@ class SchedulerBackend(Backend):
                     "exit 1",
                 ]
             )
-            (self.cwd / tasks[0].log.parent / "q" / f"{array_name(tasks[0])}.sh").write_text(text + "\n")
+            (self.cwd / array_script(tasks[0])).write_text(text + "\n")
 
     def submit(self, tasks: Sequence[Task], max_jobs_run: int) -> str:
         self.write_scripts(tasks)

@@ -6,7 +6,16 @@
 # conf/<backend>.conf).
 #
 # cmd_backend: local (this machine), slurm, sge, pbs (conf/<backend>.conf), ssh (the hosts in conf/hosts,
-# one a line, sharing this directory's file system).
+# one a line, sharing this directory's file system). On slurm, sge and pbs, JOB=1:N is one array job.
+# This file and conf/ are the recipe's own (copies made by egs/TEMPLATE/slap1/setup.sh): edit them for your
+# cluster.
+#
+# Kaldi's own runners instead of ours, with KALDI_ROOT pointing at a Kaldi checkout: set the three commands
+# below to one of (ESPnet's launcher knows a Slurm runner by its name slurm.pl, so stage 5 works with both)
+#   "${KALDI_ROOT}/egs/wsj/s5/utils/parallel/slurm.pl --config conf/slurm.conf"
+#   "${KALDI_ROOT}/egs/wsj/s5/utils/parallel/queue.pl --config conf/queue.conf"   # SGE: Kaldi's queue.conf
+# Kaldi reads the same config format, but not our ${NAME} lines (conf/sge.conf, conf/pbs.conf): give it a conf
+# from Kaldi's egs for SGE. Its jobs find this environment through ./path.sh, as ours do.
 cmd_backend=${cmd_backend:-local}
 
 case "${cmd_backend}" in

@@ -1,0 +1,70 @@
+"""ESPnet's recipe shape: egs/TEMPLATE/slap1/setup.sh makes a recipe with its own cmd.sh, conf/ and local/, and
+links to the template's slap.sh, path.sh and utils/; the shipped recipes have that shape."""
+
+import filecmp
+import shutil
+import subprocess
+
+import pytest
+from conftest import MINI_SYNTH_OPTS, REPO, copy_recipes, run_recipe
+
+TEMPLATE = REPO / "egs" / "TEMPLATE" / "slap1"
+LINKED = ("slap.sh", "path.sh", "utils")
+QUEUE_CONFS = ("slurm.conf", "sge.conf", "pbs.conf")
+
+
+def setup(egs, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(egs / "TEMPLATE" / "slap1" / "setup.sh"), f"egs/{name}/slap1"],
+        cwd=egs.parent,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_setup_copies_what_a_recipe_edits_and_links_the_rest(tmp_path):
+    egs = copy_recipes(tmp_path)
+    proc = setup(egs, "newcorpus")
+    assert proc.returncode == 0, proc.stderr
+    new = egs / "newcorpus" / "slap1"
+    for name in LINKED:
+        assert (new / name).is_symlink() and str((new / name).readlink()) == f"../../TEMPLATE/slap1/{name}"
+        assert (new / name).exists()
+    copied = ["cmd.sh", *(f"conf/{p.name}" for p in sorted((TEMPLATE / "conf").iterdir()))]
+    for name in copied:
+        assert not (new / name).is_symlink() and filecmp.cmp(new / name, TEMPLATE / name, shallow=False), name
+    assert (new / "local" / "data.sh").exists() and (new / "run.sh").exists()
+    (new / "conf" / "slurm.conf").write_text("command sbatch -p mine\n")  # one recipe's edit stays its own
+    assert filecmp.cmp(egs / "TEMPLATE" / "slap1" / "conf" / "slurm.conf", TEMPLATE / "conf" / "slurm.conf")
+    assert subprocess.run(["./run.sh"], cwd=new, capture_output=True, text=True).returncode != 0  # the skeleton
+    again = setup(egs, "newcorpus")
+    assert again.returncode == 1 and "exists and is not empty" in again.stderr
+    misplaced = subprocess.run([str(egs / "TEMPLATE/slap1/setup.sh"), "x/slap1"], cwd=tmp_path, capture_output=True)
+    assert misplaced.returncode == 1 and b"must be egs/<corpus>/slap1" in misplaced.stderr
+
+
+@pytest.mark.parametrize("recipe", sorted(p.parents[1].name for p in (REPO / "egs").glob("*/slap1/run.sh")))
+def test_every_recipe_has_the_shape_setup_makes(recipe):
+    """Each recipe's cmd.sh and queue confs are its own files (editing one recipe's conf/slurm.conf edits no
+    other); slap.sh, path.sh and utils/ link to the template."""
+    path = REPO / "egs" / recipe / "slap1"
+    for name in ("cmd.sh", *(f"conf/{c}" for c in QUEUE_CONFS)):
+        assert (path / name).is_file() and not (path / name).is_symlink(), name
+    for name in LINKED:
+        assert (path / name).is_symlink() and (path / name).resolve() == (TEMPLATE / name).resolve(), name
+
+
+@pytest.mark.slow
+def test_a_recipe_made_by_setup_runs_mini_synth_stages_1_to_8(tmp_path):
+    """setup.sh's recipe with mini_synth's run.sh, local/, db.sh and conf/tuning/ (as they are) runs stages 1-8."""
+    egs = copy_recipes(tmp_path)
+    assert setup(egs, "made").returncode == 0
+    new, mini = egs / "made" / "slap1", REPO / "egs" / "mini_synth" / "slap1"
+    for name in ("run.sh", "db.sh"):
+        shutil.copy2(mini / name, new / name)
+    shutil.rmtree(new / "local")
+    shutil.copytree(mini / "local", new / "local")
+    shutil.copytree(mini / "conf" / "tuning", new / "conf" / "tuning")
+    proc = run_recipe(new, *MINI_SYNTH_OPTS, "--train_args", "--max_epoch 1")
+    assert "Finished stages 1-8" in proc.stdout, proc.stdout[-2000:]
+    assert (new / "exp" / "slap_train_slap_tiny" / "RESULTS.md").exists()

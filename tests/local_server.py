@@ -88,7 +88,7 @@ class LocalServer(ThreadingHTTPServer):
         return [r for method, p, r in self.requests if method == "GET" and p == path]
 
     def __enter__(self):
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, *exc):

@@ -77,7 +77,9 @@ def fetch_clips(
     if not 1 <= job <= num_jobs:
         raise PrepError(f"--job {job} is not in 1..{num_jobs}")
     if shutil.which(ytdlp) is None:
-        raise PrepError(f"{ytdlp} is not installed: pip install yt-dlp (it needs ffmpeg too: apt-get install ffmpeg)")
+        raise PrepError(
+            f"{ytdlp} is not installed: pip install 'yt-dlp[default]' (it needs ffmpeg too: apt-get install ffmpeg)"
+        )
     report = Report("musiccaps_fetch")
     rows = list(read_csv_rows(csv, ["ytid", "start_s", "end_s"], report))
     counts = {"fetched": 0, "already there": 0, "unavailable": 0, "malformed rows": report.counts("skipped").total()}

@@ -38,7 +38,7 @@ if [ "${again}" != true ]; then
     fi
 fi
 for tool in yt-dlp ffmpeg; do
-    command -v "${tool}" > /dev/null || { echo "local/download.sh: ${tool} is not installed, and the clips need it: pip install "yt-dlp[default]" (in tools/venv or on PATH), and apt-get install ffmpeg" >&2; exit 1; }
+    command -v "${tool}" > /dev/null || { echo "local/download.sh: ${tool} is not installed, and the clips need it: pip install 'yt-dlp[default]' (in tools/venv or on PATH), and apt-get install ffmpeg" >&2; exit 1; }
 done
 log=${MUSICCAPS}/log
 mkdir -p "${log}"

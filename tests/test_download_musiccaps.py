@@ -89,7 +89,7 @@ def test_stage_1_fetches_the_csv_and_clips_lists_the_unavailable_and_a_rerun_fet
 
 
 def test_without_ytdlp_the_recipe_says_how_to_install_it(tmp_path):
-    with pytest.raises(PrepError, match="no-such-yt-dlp is not installed: pip install yt-dlp"):
+    with pytest.raises(PrepError, match=r"no-such-yt-dlp is not installed: pip install .yt-dlp\[default\]."):
         fetch_clips(tmp_path / "x.csv", tmp_path / "audio", ytdlp="no-such-yt-dlp")
 
 

@@ -1,5 +1,0 @@
-#!/usr/bin/env bash
-# Stage 8 of openmic after slap_results: zero-shot and probe scores (python -m espnet2_slap.corpora.label_eval --help).
-#   local/score.sh --exp DIR --model_file PTH --dumpdir dump/raw [more options of label_eval]
-set -euo pipefail
-python -m espnet2_slap.corpora.label_eval --labels utt2instruments --classes instruments.classes --known utt2known --multi_label "$@"

@@ -18,9 +18,13 @@ from slurm_cluster import SlurmCluster, missing_programs
 CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf" / "slurm.conf"
 QUICK = ["--poll_interval", "0.2", "--check_interval", "0.5"]
 # A wrapper of a Slurm client: records [its name, *argv] as a json line in $CALLS, then runs the real one.
-RECORDER = """#!/bin/bash
-printf '%s\\n' "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$(basename "$0")" "$@")" >> "$CALLS"
-exec /usr/bin/$(basename "$0") "$@"
+RECORDER = """#!{python}
+import json, os, sys
+from pathlib import Path
+name = Path(sys.argv[0]).name
+with open(os.environ["CALLS"], "a") as f:
+    f.write(json.dumps([name, *sys.argv[1:]]) + "\\n")
+os.execv(f"/usr/bin/{{name}}", [name, *sys.argv[1:]])
 """
 
 
@@ -60,7 +64,7 @@ def recorded(slurm, tmp_path):
     bin_dir = tmp_path / "recorders"
     bin_dir.mkdir()
     for name in ("sbatch", "squeue"):
-        (bin_dir / name).write_text(RECORDER)
+        (bin_dir / name).write_text(RECORDER.format(python=sys.executable))
         (bin_dir / name).chmod(0o755)
     calls = tmp_path / "calls.jsonl"
     env = {**slurm.env, "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{slurm.env['PATH']}", "CALLS": str(calls)}

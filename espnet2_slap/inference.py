@@ -6,6 +6,7 @@
     model.zero_shot(["a.wav"], ["piano", "organ"])         # {prompt: (N, C) cosine scores}
     model.search("a calm piano piece", audio["prediction"], k=5)
 
+Audio files are read as in training and stage 2 (``audio.io``: mono, soxr resampling to the model's rate).
 Long audio: the model saw crops of the training length (``crop_seconds``), so a clip is cut into windows of
 that length (the last one aligned to the clip's end, so every window is whole) and its embedding is the mean
 of the windows' embeddings. A clip shorter than one window is embedded whole.
@@ -13,13 +14,13 @@ of the windows' embeddings. A clip shorter than one window is embedded whole.
 
 import argparse
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import soundfile as sf
 import torch
 import yaml
 
+from espnet2_slap.audio.io import BadUtterance, read_mono, resample
 from espnet2_slap.metrics.cosine import cosine_scores
 from espnet2_slap.metrics.zeroshot import PROMPTS
 from espnet2_slap.models.two_tower import TwoTowerModel
@@ -52,30 +53,41 @@ def load_model_weights(model: torch.nn.Module, model_file: Union[str, Path]) -> 
     model.load_state_dict(state)
 
 
+def load_config(train_config: Union[str, Path]) -> argparse.Namespace:
+    """The arguments of a training's config.yaml."""
+    with open(train_config, encoding="utf-8") as f:
+        return argparse.Namespace(**yaml.safe_load(f))
+
+
 def load_trained_model(train_config: Union[str, Path], model_file: Union[str, Path]):
     """(args, model) of a training's config.yaml and one of its ``*.pth``, in eval mode. The checkpoints the
     training started from (init_checkpoint, model_conf init) are not read: the weights come from ``model_file``."""
-    with open(train_config, encoding="utf-8") as f:
-        args = argparse.Namespace(**yaml.safe_load(f))
+    args = load_config(train_config)
     model = SLAPTask.build_model(SLAPTask.without_init(args))
     load_model_weights(model, model_file)
     return args, model.eval()
 
 
+def unpack_model(packed_model: Union[str, Path], out_dir: Union[str, Path]) -> Tuple[Path, Path]:
+    """(config.yaml, model file) of a zip that stage 9 (``slap_pack``) packed, unpacked into ``out_dir`` (the
+    config's paths rewritten there, by ESPnet's ``unpack``)."""
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    files = unpack(str(packed_model), str(Path(out_dir).resolve()))
+    return Path(files["slap_train_config"]), Path(files["slap_model_file"])
+
+
 def read_audio(audio: Audio, sample_rate: int) -> np.ndarray:
-    """A path (any format soundfile reads, resampled if needed) or a waveform at ``sample_rate`` -> (S,) float32."""
+    """A path (any format soundfile reads, resampled with soxr as stage 2 does) or a waveform at ``sample_rate``
+    -> (S,) float32."""
     if isinstance(audio, np.ndarray):
         wave = audio.astype(np.float32)
     else:
         try:
-            wave, rate = sf.read(str(audio), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, OSError) as e:
+            wave, rate = read_mono(str(audio))
+        except BadUtterance as e:
             raise ValueError(f"cannot read audio {audio}: {e}") from e
-        wave = wave.mean(axis=1)
-        if rate != sample_rate:
-            import torchaudio
-
-            wave = torchaudio.functional.resample(torch.from_numpy(wave), rate, sample_rate).numpy()
+        wave = resample(wave, rate, sample_rate)
     if wave.ndim != 1 or wave.size == 0:
         raise ValueError(f"audio {audio if not isinstance(audio, np.ndarray) else '(array)'}: empty or not mono")
     return wave
@@ -90,10 +102,18 @@ def windows(wave: np.ndarray, size: Optional[int]) -> np.ndarray:
 
 
 class AudioTextModel:
-    """Inference wrapper around a SLAPModel or CLAPModel (eval mode, no gradient)."""
+    """Inference wrapper around a SLAPModel or CLAPModel (eval mode, no gradient). ``model`` may be a function
+    that builds it, called at its first use (``from_pretrained(..., lazy=True)``)."""
 
-    def __init__(self, model: TwoTowerModel, args: argparse.Namespace, device: str = "cpu", batch_size: int = 16):
-        self.model = model.to(device).eval()
+    def __init__(
+        self,
+        model: Union[TwoTowerModel, Callable[[], TwoTowerModel]],
+        args: argparse.Namespace,
+        device: str = "cpu",
+        batch_size: int = 16,
+    ):
+        self._model = model.to(device).eval() if isinstance(model, torch.nn.Module) else None
+        self._build = model
         self.args = args
         self.device = device
         self.batch_size = batch_size
@@ -104,11 +124,27 @@ class AudioTextModel:
 
     @classmethod
     def from_pretrained(
-        cls, train_config: Union[str, Path], model_file: Union[str, Path], device: str = "cpu", batch_size: int = 16
+        cls,
+        train_config: Union[str, Path],
+        model_file: Union[str, Path],
+        device: str = "cpu",
+        batch_size: int = 16,
+        lazy: bool = False,
     ) -> "AudioTextModel":
-        """The config.yaml a training wrote and one of its ``*.pth`` (e.g. the n-best average)."""
+        """The config.yaml a training wrote and one of its ``*.pth`` (e.g. the n-best average); with ``lazy`` the
+        weights are read at the first embedding (the preprocessor and sample rate come from the config alone)."""
+        if lazy:
+            return cls(
+                lambda: load_trained_model(train_config, model_file)[1], load_config(train_config), device, batch_size
+            )
         args, model = load_trained_model(train_config, model_file)
         return cls(model, args, device, batch_size)
+
+    @property
+    def model(self) -> TwoTowerModel:
+        if self._model is None:
+            self._model = self._build().to(self.device).eval()
+        return self._model
 
     @property
     def kinds(self) -> Tuple[str, ...]:

@@ -141,5 +141,5 @@ def mini_synth(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def packed_model(mini_synth) -> Path:
-    """The packed model of the default recipe's run (stage 6): a zip with its config, weights and tokenizer."""
+    """The packed model of the default recipe's run (stage 9): a zip with its config, weights and tokenizer."""
     return mini_synth / "exp" / "slap_train_slap_tiny" / "packed_model.zip"

@@ -1,6 +1,6 @@
 """egs/openmic: a miniature openmic-2018 dir (npz with partial labels, class map, partitions, ogg audio, bad keys),
 local/data.sh and stage 2, and the default recipe's model scored on it: multi-label zero-shot with the label mask
-and the MLP probe (local/score.sh in stage 8)."""
+and the MLP probe (stage 8, conf/score.yaml)."""
 
 import json
 
@@ -125,10 +125,12 @@ def test_zero_shot_and_probe_of_the_default_recipe_model(tmp_path, packed_model)
         "--valid_percent 44",
     )
     exp = recipe / "exp/slap_pretrained"
-    scores = json.loads((exp / "label_eval_utt2instruments.json").read_text())
-    best = scores["zero_shot"]["best"]
+    results = json.loads((exp / "results.json").read_text())
+    best = results["test"]["zero_shot"]["utt2instruments (known: utt2known)"]["best"]
     assert set(best) == {"ROC-AUC", "mAP", "skipped_classes", "mAR", "skipped_clips"}
     assert best["skipped_classes"] == 18 and best["skipped_clips"] == 1  # piano, voice have + and -; 000321 no +
-    assert scores["probe"]["sets"] == ["train", "valid", "test"] and 0 <= scores["probe"]["test"]["mAR"] <= 100
-    results = (exp / "RESULTS.md").read_text()
-    assert "## utt2instruments: zero-shot (test) and probe" in results and "| MLP probe on representations |" in results
+    probe = results["test"]["probe"]["utt2instruments (known: utt2known)"]
+    assert probe["splits"] == ["train", "valid", "test"] and 0 <= probe["test"]["mAR"] <= 100
+    assert "utt2instruments" not in str(results["train"]["zero_shot"])  # zero-shot on test only (conf/score.yaml)
+    md = (exp / "RESULTS.md").read_text()
+    assert "| utt2instruments (known: utt2known) | 20 |" in md and "- utt2instruments (known: utt2known) (repr" in md

@@ -35,7 +35,7 @@ def data(tmp_path):
     centroid = {g: audio[[i for i in range(8) if genres[i] == g]].mean(0) for g in ("jazz", "rock")}
     write_embeddings(
         tmp_path / "prompts",
-        "text_projection",
+        "prompt_projection",
         prompts,
         [centroid[p.split(":")[1]] + 0.01 * rng.normal(size=6) for p in prompts],
     )
@@ -52,6 +52,14 @@ def test_retrieval(data):
     result = json.loads((data / "out.json").read_text())
     assert result["A->T"]["R@1"] == 100.0 and result["T->A"]["R@1"] == 100.0
     assert "| A->T / MdNR |" in (data / "out.md").read_text()
+
+
+def test_scoring_on_a_given_device_gives_the_same_figures(data):
+    args = ["retrieval", "--emb_dir", data / "emb", "--text2audio", data / "text2audio"]
+    score(data, *args)
+    default = json.loads((data / "out.json").read_text())
+    score(data, *args, "--device", "cpu", "--block_size", "5")
+    assert json.loads((data / "out.json").read_text()) == default
 
 
 def test_zeroshot(data):

@@ -47,7 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None):
     start_logging("espnet2_slap.bin.slap_export", cmd)
     args = get_parser().parse_args(cmd)
-    from espnet2_slap.bin.slap_embed import file_sha256
+    from espnet2_slap.evaluation.identity import file_sha256
     from espnet2_slap.inference import load_trained_model
     from espnet2_slap.models.slap import SLAPModel
     from espnet2_slap.models.transformers_clap import export_clap

@@ -8,19 +8,23 @@
 #   4. statistics (shape files, feature normalisation stats), in --nj jobs through ${train_cmd}
 #   5. training (--train_config; --ngpu N a node, --num_nodes M on a cluster, DDP through ESPnet's launcher;
 #      --num_splits N shards the training lists for --multiple_iterator), through ${cuda_cmd}
-#   6. packing: checks the n-best averaged model that ESPnet's trainer wrote at the end of stage 5 (by the
-#      config's best_model_criterion) and packs it with the config and token files into <exp>/packed_model.zip
-#   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed) into <exp>/embed/<set>
-#   8. scoring into <exp>/RESULTS.md and results.json (python -m espnet2_slap.bin.slap_results), then
-#      local/score.sh when the recipe has one (zero-shot and probes of label corpora)
-# <exp> is ${expdir}/slap_${tag} (--tag; default: the training config's name).
-# Evaluation only (a model trained elsewhere): --skip_train true skips stages 3-6, stages 1-2 prepare only the
-# --test_sets, and stages 7-8 use --packed_model ZIP (stage 6's packed_model.zip, unpacked into <exp>/packed) or
-# --inference_config CONFIG --inference_model PTH (--tag defaults to pretrained there).
+#   6. the model to evaluate: checks the n-best average that ESPnet's trainer wrote at the end of stage 5 (by the
+#      config's best_model_criterion), or --inference_model
+#   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed) into <exp>/embed/<set>, in
+#      --inference_nj jobs through ${decode_cmd}
+#   8. scoring into <exp>/RESULTS.md and results.json (python -m espnet2_slap.bin.slap_results): retrieval,
+#      modality gap, and what --score_config (default conf/score.yaml, when the recipe has one) and
+#      --label_files ask (zero-shot single-label, multi-label and masked; MLP probes), the model loaded once
+#   9. packing: the model, its config, token files and RESULTS.md into <exp>/packed_model.zip (slap_pack)
+# <exp> is ${expdir}/slap_${tag} (--tag; default: the training config's name); <exp>/run.sh repeats the command
+# that made it (options after it are added, e.g. <exp>/run.sh --stage 7).
+# Evaluation only (a model trained elsewhere): --skip_train true skips stages 3-6 and 9, stages 1-2 prepare only
+# the --test_sets, and stages 7-8 use --packed_model ZIP (stage 9's packed_model.zip, unpacked into <exp>/packed)
+# or --inference_config CONFIG --inference_model PTH (--tag defaults to pretrained there).
 # Every stage logs with timestamps, leaves a .done marker and is skipped when run again (delete the marker, or
 # the directory, to redo it): data/.done, <dumpdir>/raw/<set>/.done, data/token_list/<type>/.done,
 # <expdir>/stats_<fs>/.done, <exp>/.train.done (a stage 5 that did not finish resumes training),
-# <exp>/.pack.done, <exp>/embed/<set>/.done, <exp>/.score.done. The markers of stages 6-8 hold the identity of
+# <exp>/embed/<set>/.done, <exp>/.score.done, <exp>/.pack.done. The markers of stages 7-9 hold the identity of
 # the model file, config and test data they were made from: another model or changed data redoes them.
 # Nothing under data/ sources or the corpus is ever modified. Everything a run starts stops with it (kill -9 of
 # run.sh included), and one run at a time writes into an exp dir: a second one is refused, naming the first
@@ -35,7 +39,7 @@ die() { log "ERROR: $*" >&2; exit 1; }
 stage=1                  # first stage to run
 stop_stage=100           # last stage to run (--stop-stage works too)
 nj=4                     # parallel jobs of stages 2 and 4
-ngpu=0                   # GPUs a node for training (DDP above 1); stage 7 embeds on a GPU when above 0
+ngpu=0                   # GPUs a node for training (DDP above 1); stages 7-8 embed and score on a GPU when above 0
 num_nodes=1              # nodes for training (needs cmd_backend=slurm, sge or pbs)
 python=python            # the Python that has espnet2_slap
 dumpdir=dump             # formatted audio and lists (stage 2)
@@ -59,8 +63,9 @@ inference_model=""       # model file in the exp dir (default: the average of th
 skip_train=false         # evaluation only: stages 1, 2 (test sets), 7, 8 with a model trained elsewhere
 packed_model=""          # with --skip_train: a zip packed by stage 6 (espnet2 pack; config paths rewritten)
 inference_config=""      # with --skip_train and no --packed_model: config.yaml and --inference_model PTH
-local_score_opts=""      # more options of local/score.sh (stage 8)
-embed_args=""            # more options of slap_embed (stage 7)
+inference_nj=1           # jobs of stage 7 for each test set (through ${decode_cmd}; they share its chunks)
+embed_args=""            # more options of slap_embed (stage 7), e.g. "--chunk_size 64 --batch_size 32"
+score_config=""          # what stage 8 scores (YAML; default: conf/score.yaml when it exists)
 label_files=""           # label files of the test sets for zero-shot scoring, e.g. "utt2instrument utt2mode"
 # ---- end of options ----
 
@@ -155,6 +160,9 @@ identity() {  # identity <word>... : a hash of these words and of the contents o
     for w in "$@"; do echo "${w}"; if [ -f "${w}" ]; then cat "${w}"; fi; done | sha256sum | cut -d' ' -f1
 }
 # ---- checks of what the stages to run need, before any runs ----
+[ -n "${score_config}" ] || [ ! -f conf/score.yaml ] || score_config=conf/score.yaml
+[ -z "${score_config}" ] || [ -f "${score_config}" ] || die "--score_config ${score_config} does not exist"
+case "${inference_nj}" in ''|*[!0-9]*|0) die "--inference_nj must be a positive number, not ${inference_nj}" ;; esac
 for dset in ${prepared_sets}; do  # stage 2 records the rate and format of each set it formats
     record=${dumpdir}/raw/${dset}/audio_format
     [ ! -f "${record}" ] || [ "$(cat "${record}")" = "${fs} Hz ${audio_format} PCM_16" ] \
@@ -168,12 +176,17 @@ if [ "${skip_train}" = false ] && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 
     ${python} -m espnet2_slap.bin.slap_fetch check --config "${train_config}" 2> >(grep -v ' INFO: ' >&2) \
         || die "${train_config} starts from files that are not there (above): fetch them, then run again"
 fi
-if { [ "${skip_train}" = false ] && [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 5 ]; } || { [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 7 ]; }; then
+if { [ "${skip_train}" = false ] && [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 5 ]; } || { [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 7 ]; }; then
     mkdir -p "${exp}"
     exec 9>> "${exp}/.lock"  # held by this run and all it starts (see run_guard lock)
     ${python} -m espnet2_slap.bin.run_guard lock --fd 9 "${exp}" 2> >(grep -v ' INFO: ' >&2) || die "${exp} is in use by another run (above)"
 fi
 
+write_exp_run_sh() {  # <exp>/run.sh: the command that made the experiment, as ESPnet's templates write it
+    { echo "#!/usr/bin/env bash"; echo "# made by $(date '+%Y-%m-%dT%H:%M:%S'); options given to it are added"
+      printf 'cd %q && ./slap.sh' "$(pwd)"; printf ' %q' "${all_args[@]}"; echo ' "$@"'; } > "${exp}/run.sh"
+    chmod +x "${exp}/run.sh"
+}
 model_id=""
 set_model_id() {  # model_id: the identity of the model file and its config, hashed once a run
     [ -n "${model_id}" ] || model_id=$(identity "${model_file}" "${exp}/config.yaml")
@@ -272,6 +285,7 @@ fi
 if run_train_stage 5 && ! { log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)";
         done_or_mark "${exp}/.train.done" "stage 5"; }; then
     mkdir -p "${exp}"
+    write_exp_run_sh
     train_data_opts=("${data_opts[@]}" --train_shape_file "${stats_dir}/train/speech_shape")
     if [ "${num_splits}" = auto ]; then
         num_utts=$(wc -l < "${dumpdir}/raw/${train_set}/wav.scp")
@@ -316,18 +330,8 @@ if run_train_stage 5 && ! { log "Stage 5: training ${train_config} into ${exp} (
 fi
 
 if run_train_stage 6; then
-    log "Stage 6: averaged model ${model_file} and packing into ${exp}/packed_model.zip"
-    [ -e "${model_file}" ] || die "${model_file} is missing: did stage 5 finish?"
-    pack_opts=(--option "${token_dir}/tokens.txt")
-    [ "${token_type}" = bpe ] && pack_opts+=(--option "${token_dir}/bpe.model")
-    [ -f "${stats_dir}/train/feats_stats.npz" ] && pack_opts+=(--option "${stats_dir}/train/feats_stats.npz")
-    set_model_id
-    made_from=$(identity "${model_id}" "${pack_opts[@]}")
-    if ! done_or_mark "${exp}/.pack.done" "stage 6" "${made_from}"; then
-        ${python} -m espnet2_slap.bin.slap_pack --train_config "${exp}/config.yaml" \
-            --model_file "${model_file}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
-        mark_done "${exp}/.pack.done" "${made_from}"
-    fi
+    log "Stage 6: the model to evaluate: ${model_file}"
+    [ -e "${model_file}" ] || die "${model_file} is missing: did stage 5 finish? (or give --inference_model, a file in ${exp})"
 fi
 
 if [ "${skip_train}" = true ] && { run_stage 7 || run_stage 8; }; then
@@ -336,51 +340,77 @@ if [ "${skip_train}" = true ] && { run_stage 7 || run_stage 8; }; then
     if [ -n "${packed_model}" ]; then
         log "Unpacking ${packed_model} into ${exp}/packed"
         # one line each: the config and the weights, as unpacked (paths in the config rewritten to <exp>/packed)
-        unpacked=$(${python} -c "import sys; from espnet2.main_funcs.pack_funcs import unpack; files = unpack(sys.argv[1], sys.argv[2]); print(files['slap_train_config']); print(files['slap_model_file'])" \
-            "${packed_model}" "$(cd "${exp}" && pwd)/packed")
+        unpacked=$(${python} -c "import sys; from espnet2_slap.inference import unpack_model; print(*unpack_model(*sys.argv[1:]), sep=chr(10))" \
+            "${packed_model}" "${exp}/packed")
         inference_config=${unpacked%%$'\n'*}
         model_file=${unpacked#*$'\n'}
     else
         model_file=$(cd "$(dirname "${inference_model}")" && pwd)/$(basename "${inference_model}")
     fi
     cmp -s "${inference_config}" "${exp}/config.yaml" || cp "${inference_config}" "${exp}/config.yaml"
+    write_exp_run_sh
     log "Evaluating ${model_file} (config ${exp}/config.yaml)"
 fi
 
 if run_stage 7; then
+    device=cpu; gpu=0
+    [ "${ngpu}" -gt 0 ] && { device=cuda; gpu=1; }
     for dset in ${test_sets}; do
         out=${exp}/embed/${dset}
-        log "Stage 7: embeddings of ${dset} into ${out}"
+        log "Stage 7: embeddings of ${dset} into ${out} (${inference_nj} job(s))"
         set_model_id
         made_from=$(identity "${model_id}" "${dumpdir}/raw/${dset}/wav.scp" "${dumpdir}/raw/${dset}/text" "${embed_args}")
         done_or_mark "${out}/.done" "stage 7 ${dset}" "${made_from}" && continue
-        mkdir -p "${out}"
+        mkdir -p "${out}/logs"
+        embed_opts=(--train_config "${exp}/config.yaml" --model_file "${model_file}" --data_dir "${dumpdir}/raw/${dset}"
+            --output_dir "${out}" --device "${device}")
+        if [ "${inference_nj}" -gt 1 ]; then
+            # each job computes its share of the chunks (at most 256 clips a chunk, fewer to give every job one);
+            # the call after them merges (and computes what is missing)
+            clips=$(wc -l < "${dumpdir}/raw/${dset}/wav.scp")
+            chunk_size=$(( (clips + inference_nj - 1) / inference_nj ))
+            embed_opts+=(--chunk_size "$(( chunk_size < 256 ? chunk_size : 256 ))")
+            # shellcheck disable=SC2086
+            ${decode_cmd} --gpu "${gpu}" JOB=1:"${inference_nj}" "${out}/logs/embed.JOB.log" \
+                ${python} -m espnet2_slap.bin.slap_embed "${embed_opts[@]}" --job JOB --nj "${inference_nj}" ${embed_args}
+        fi
         # shellcheck disable=SC2086
-        ${decode_cmd} --gpu "$([ "${ngpu}" -gt 0 ] && echo 1 || echo 0)" "${out}/embed.log" \
-            ${python} -m espnet2_slap.bin.slap_embed --train_config "${exp}/config.yaml" \
-                --model_file "${model_file}" --data_dir "${dumpdir}/raw/${dset}" --output_dir "${out}" \
-                --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" ${embed_args}
+        ${decode_cmd} --gpu "${gpu}" "${out}/logs/embed.log" \
+            ${python} -m espnet2_slap.bin.slap_embed "${embed_opts[@]}" ${embed_args}
         mark_done "${out}/.done" "${made_from}"
     done
 fi
 
 if run_stage 8; then
-    log "Stage 8: scoring into ${exp}/RESULTS.md"
+    log "Stage 8: scoring into ${exp}/RESULTS.md${score_config:+ (${score_config})}"
     scored=()
-    for dset in ${test_sets}; do scored+=("${dset}" "${exp}/embed/${dset}/.done" "${dumpdir}/raw/${dset}"/utt2*); done
+    for dset in ${test_sets}; do scored+=("${dset}" "${exp}/embed/${dset}/.done" "${dumpdir}/raw/${dset}"/utt2* "${dumpdir}/raw/${dset}"/*.classes); done
     set_model_id
-    made_from=$(identity "${model_id}" "${scored[@]}" "${label_files}" "${local_score_opts}")
+    made_from=$(identity "${model_id}" "${scored[@]}" "${label_files}" "${score_config}")
     if ! done_or_mark "${exp}/.score.done" "stage 8" "${made_from}"; then
+        score_opts=()
+        [ -n "${score_config}" ] && score_opts=(--score_config "${score_config}")
         # shellcheck disable=SC2086
         ${python} -m espnet2_slap.bin.slap_results --exp "${exp}" --dumpdir "${dumpdir}/raw" \
-            --test_sets ${test_sets} --label_files ${label_files} --model_file "${model_file#"${exp}/"}"
-        if [ -x local/score.sh ]; then
-            log "Stage 8: local/score.sh ${local_score_opts}"
-            # shellcheck disable=SC2086
-            local/score.sh --exp "${exp}" --model_file "${model_file}" --dumpdir "${dumpdir}/raw" ${local_score_opts}
-        fi
+            --test_sets ${test_sets} --label_files ${label_files} --model_file "${model_file#"${exp}/"}" \
+            --device "$([ "${ngpu}" -gt 0 ] && echo cuda || echo cpu)" "${score_opts[@]}"
         mark_done "${exp}/.score.done" "${made_from}"
     fi
 fi
-last_stage=$(( stop_stage < 8 ? stop_stage : 8 ))
+
+if run_train_stage 9; then
+    log "Stage 9: packing ${model_file} into ${exp}/packed_model.zip"
+    pack_opts=(--option "${token_dir}/tokens.txt")
+    [ "${token_type}" = bpe ] && pack_opts+=(--option "${token_dir}/bpe.model")
+    [ -f "${stats_dir}/train/feats_stats.npz" ] && pack_opts+=(--option "${stats_dir}/train/feats_stats.npz")
+    [ -f "${exp}/RESULTS.md" ] && pack_opts+=(--option "${exp}/RESULTS.md")
+    set_model_id
+    made_from=$(identity "${model_id}" "${pack_opts[@]}")
+    if ! done_or_mark "${exp}/.pack.done" "stage 9" "${made_from}"; then
+        ${python} -m espnet2_slap.bin.slap_pack --train_config "${exp}/config.yaml" \
+            --model_file "${model_file}" "${pack_opts[@]}" --outpath "${exp}/packed_model.zip"
+        mark_done "${exp}/.pack.done" "${made_from}"
+    fi
+fi
+last_stage=$(( stop_stage < 9 ? stop_stage : 9 ))
 log "Finished stages ${stage}-${last_stage} of ${exp}: ran ${ran[*]:-nothing}; already done before: ${already[*]:-nothing}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mini_synth: a tiny synthetic music-caption corpus, the whole pipeline on a CPU in minutes (ESPnet's mini_an4).
-#   ./run.sh                                   # SLAP, stages 1-8
+#   ./run.sh                                   # SLAP, stages 1-9
 #   ./run.sh --train_config conf/tuning/train_clap_tiny.yaml
 #   ./run.sh --stage 5 --stop_stage 6 --ngpu 1 # any option of slap.sh (./slap.sh --help)
 set -euo pipefail

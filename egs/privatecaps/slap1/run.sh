@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PrivateCaps-like corpus: your own full-length tracks with captions (README.md), SLAP at the paper's scale.
-#   ./run.sh                                              # stages 1-8 (PRIVATECAPS in db.sh or the environment)
+#   ./run.sh                                              # stages 1-9 (PRIVATECAPS in db.sh or the environment)
 #   ./run.sh --train_config conf/train_clap.yaml          # the contrastive baseline
 #   ./run.sh --train_config conf/train_slap_pretrained.yaml --ngpu 4
 #   ./run.sh --local_data_opts "--metadata tracks.jsonl --min_seconds 5"   # options of local/data.sh

@@ -1,0 +1,13 @@
+"""Evaluation of trained models, the flow of stages 7 and 8 (and of ``slap_embed`` / ``slap_score`` /
+``slap_results``, which are thin command lines over it):
+
+    embed.py      a data dir -> embedding files (<modality>_<kind>.npy/.ids, Kaldi ark), in resumable chunks,
+                  shardable over jobs; prompt embeddings (ids <prompt_index>:<class>)
+    identity.py   what made a set of embeddings (model, config, data hashes), checked before scoring
+    readers.py    the readers of embeddings, ids, caption maps, class lists and label files (single, multi-label,
+                  masked)
+    prompts.py    the one class-name rule and the paper's prompts, embedded with a model or read from a file
+    scorers.py    one scorer per task: retrieval, zero-shot (single-label, multi-label, masked), modality gap, probe
+    plan.py       what stage 8 scores (conf/score.yaml or options)
+    report.py     RESULTS.md / results.json, and the JSON + Markdown of one scorer
+"""

@@ -1,0 +1,151 @@
+"""What scoring writes: RESULTS.md (every table of stage 8) and results.json, and the JSON and Markdown of one
+``slap_score`` task."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List
+
+RETRIEVAL_COLUMNS = ("R@1", "R@5", "R@10", "MdNR", "MNR")
+MULTI_LABEL_COLUMNS = ("ROC-AUC", "mAP", "mAR")
+
+
+def flatten(results: Dict, prefix: str = "") -> Dict[str, object]:
+    flat = {}
+    for key, value in results.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key} / "))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def write_task_results(results: Dict, out_json: Path, out_md: Path, title: str) -> None:
+    """One scorer's results as JSON and as a two-column Markdown table of every figure."""
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# {title}", "", "| metric | value |", "| --- | --- |"]
+    for key, value in flatten(results).items():
+        lines.append(f"| {key} | {value:.2f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    out_md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    logging.info(f"wrote {out_json} and {out_md}")
+
+
+def export_note(slap: bool) -> str:
+    """What of the retrieval table a transformers export (slap_export --format hf) carries."""
+    if slap:
+        return (
+            "The projection rows are the space a transformers export carries (`slap_export --format hf`); SLAP's "
+            "predictions do not fit ClapModel's two-layer projection and are not exported."
+        )
+    return "The projection rows are exactly what a transformers export carries (`slap_export --format hf`)."
+
+
+def retrieval_section(res: Dict) -> List[str]:
+    n = res["counts"]
+    per_clip = n["min_captions_per_clip"]
+    if n["max_captions_per_clip"] != per_clip:
+        per_clip = f"{per_clip} to {n['max_captions_per_clip']}"
+    lines = [
+        f"{n['clips']} clips, {n['captions']} captions ({per_clip} a clip).",
+        "",
+        "### Retrieval (%; MdNR/MNR: normalised ranks, lower is better; chance: random scores)",
+        "",
+        "| embedding | direction | " + " | ".join(RETRIEVAL_COLUMNS) + " |",
+        "| --- | --- |" + " --- |" * len(RETRIEVAL_COLUMNS),
+    ]
+    for kind, by_dir in res["retrieval"].items():  # the embedding kinds, then "chance"
+        for direction, m in by_dir.items():
+            lines.append(f"| {kind} | {direction} | " + " | ".join(f"{m[k]:.2f}" for k in RETRIEVAL_COLUMNS) + " |")
+    return lines + ["", export_note("prediction" in res["retrieval"])]
+
+
+def unlabelled_note(name: str, z: Dict) -> List[str]:
+    if not z.get("unlabelled_clips"):
+        return []
+    return [f"{z['unlabelled_clips']} embedded clips have no line in {name} and are not in its row."]
+
+
+def zero_shot_sections(zero_shot: Dict[str, Dict]) -> List[str]:
+    scored = {k: z for k, z in zero_shot.items() if "not_run" not in z}
+    single = {k: z for k, z in scored.items() if "accuracy" in z["best"]}
+    multi = {k: z for k, z in scored.items() if "accuracy" not in z["best"]}
+    lines: List[str] = []
+    if single:
+        lines += [
+            "",
+            "### Zero-shot classification (accuracy %, best of the paper's prompts)",
+            "",
+            "| labels | classes | chance | accuracy | best prompt |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, z in single.items():
+            n = len(z["classes"])
+            lines.append(f"| {name} | {n} | {100 / n:.1f} | {z['best']['accuracy']:.2f} | `{z['best_prompt']}` |")
+        for name, z in single.items():
+            lines += unlabelled_note(name, z)
+    if multi:
+        lines += [
+            "",
+            "### Zero-shot tagging (multi-label, %, macro ROC-AUC / mAP and mAR; best of the paper's prompts by mAP)",
+            "",
+            "| labels | classes | clips | known-label mask | "
+            + " | ".join(MULTI_LABEL_COLUMNS)
+            + " | best prompt | classes skipped | clips skipped |",
+            "| --- | --- | --- | --- |" + " --- |" * (len(MULTI_LABEL_COLUMNS) + 3),
+        ]
+        for name, z in multi.items():
+            b = z["best"]
+            lines.append(
+                f"| {name} | {len(z['classes'])} | {z['clips']} | {z['known'] or 'none'} | "
+                + " | ".join(f"{b[k]:.2f}" for k in MULTI_LABEL_COLUMNS)
+                + f" | `{z['best_prompt']}` | {b['skipped_classes']} | {b['skipped_clips']} |"
+            )
+        lines += ["", "Classes skipped: no positive or no negative (known) label; clips skipped: no positive tag."]
+        for name, z in multi.items():
+            lines += unlabelled_note(name, z)
+    not_run = [f"- zero-shot {k}: not run: {z['not_run']}" for k, z in zero_shot.items() if "not_run" in z]
+    return lines + ([""] + not_run if not_run else [])
+
+
+def probe_section(probes: Dict[str, Dict]) -> List[str]:
+    lines = ["", "### MLP probes on frozen embeddings (%)", ""]
+    for name, p in probes.items():
+        if "not_run" in p:
+            lines.append(f"- {name}: not run: {p['not_run']}")
+            continue
+        metrics = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in p["test"].items())
+        c = p["clips"]
+        lines.append(
+            f"- {name} ({p['feature']}; fit {p['splits'][0]} {c['fit']} clips, early stop {p['splits'][1]} "
+            f"{c['stop']}, scored on {p['splits'][2]} {c['test']}; best epoch {p['best_epoch']} of {p['epochs']}): "
+            f"{metrics}"
+        )
+    return lines
+
+
+def results_markdown(results: Dict, exp: Path, model_file: str, model_sha256: str) -> str:
+    """RESULTS.md of stage 8: for each test set, the counts and retrieval, zero-shot, modality gap and probe
+    tables it has."""
+    lines = [f"# RESULTS: {exp}", "", f"Model: `{exp / model_file}` (SHA-256 {model_sha256[:16]}...)", ""]
+    for dset, res in results.items():
+        lines += [f"## {dset}", ""]
+        if "retrieval" in res:
+            lines += retrieval_section(res)
+        if res.get("zero_shot"):
+            lines += zero_shot_sections(res["zero_shot"])
+        if "modality_gap" in res:
+            gap = res["modality_gap"]
+            lines += [
+                "",
+                "### Modality gap (projections)",
+                "",
+                f"- linear separability: {gap['separability']:.1f} % (50 % = no gap)",
+                f"- centroid distance: {gap['centroid_distance']:.3f}",
+                f"- UMAP: `{gap['umap']}`",
+            ]
+        if res.get("probe"):
+            lines += probe_section(res["probe"])
+        lines.append("")
+    return "\n".join(lines)

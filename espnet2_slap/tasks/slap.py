@@ -2,6 +2,7 @@
 
 import argparse
 import copy
+import dataclasses
 import logging
 from inspect import signature
 from typing import Callable, Collection, Dict, List, Optional, Tuple
@@ -11,10 +12,11 @@ import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.asr.specaug.specaug import SpecAug
+from espnet2.iterators.abs_iter_factory import AbsIterFactory
 from espnet2.layers.abs_normalize import AbsNormalize
 from espnet2.layers.global_mvn import GlobalMVN
 from espnet2.layers.utterance_mvn import UtteranceMVN
-from espnet2.tasks.abs_task import AbsTask
+from espnet2.tasks.abs_task import AbsTask, IteratorOptions
 from espnet2.torch_utils.initialize import initialize
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.class_choices import ClassChoices
@@ -35,6 +37,7 @@ from espnet2_slap.models.clap import CLAPModel
 from espnet2_slap.models.pretrained import initialize_from_checkpoint
 from espnet2_slap.models.slap import SLAPModel
 from espnet2_slap.models.two_tower import TwoTowerModel
+from espnet2_slap.train.fresh_batches import FreshBatchSampler
 from espnet2_slap.train.lazy_sound import register_lazy_sound
 from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
 from espnet2_slap.train.skip_bad_audio import SkipBadAudioCollateFn
@@ -165,6 +168,15 @@ class SLAPTask(AbsTask):
             help="The initialization method",
         )
 
+        group.add_argument(
+            "--fresh_batches",
+            type=str2bool,
+            default=False,
+            help="Redraw the contents of the training batches every epoch from --seed and the epoch (same "
+            "number and sizes of batches; resume draws them again): new in-batch negatives each epoch. "
+            "ESPnet's samplers make the batches once and only reshuffle their order",
+        )
+
         group = parser.add_argument_group(description="Preprocess related")
         group.add_argument("--use_preprocessor", type=str2bool, default=True, help="Apply preprocessing")
         group.add_argument(
@@ -187,6 +199,22 @@ class SLAPTask(AbsTask):
             logging.info(
                 f"statistics collected; utterances skipped for a bad audio file: {skipped_summary() or 'none'}"
             )
+
+    @classmethod
+    def build_sequence_iter_factory(
+        cls, args: argparse.Namespace, iter_options: IteratorOptions, mode: str
+    ) -> AbsIterFactory:
+        """ESPnet's factory; with --fresh_batches, for training, its sampler is a :class:`FreshBatchSampler` of
+        the batches it built (built unsharded, on every utterance, and shared per rank by the sampler)."""
+        if not (iter_options.train and args.fresh_batches):
+            return super().build_sequence_iter_factory(args, iter_options, mode)
+        factory = super().build_sequence_iter_factory(args, dataclasses.replace(iter_options, distributed=False), mode)
+        rank, world_size = (
+            (torch.distributed.get_rank(), torch.distributed.get_world_size()) if iter_options.distributed else (0, 1)
+        )
+        factory.sampler = FreshBatchSampler(factory.sampler.batches, rank, world_size)
+        logging.info(f"[{mode}] fresh batches every epoch: {factory.sampler}")
+        return factory
 
     @classmethod
     def sample_rate(cls, args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Clips per second for random 10-s crops of 4-min tracks: crop-only reading (``lazy_sound``) vs whole-file decoding.
+"""Clips per second of 10-s crops: crop-only vs whole-file decoding, the dump's formats, and the trainer's pipeline.
 
 "crop" is what the ``lazy_sound`` data type does in training: the offset is drawn from the track's known length
 (``utt2num_samples``) and ``espnet2_slap.audio.io.read_mono(path, offset, frames)`` seeks and decodes
@@ -8,12 +8,25 @@ take the crop. Each runs in a torch DataLoader (one clip per item) with 1 and 2 
 The tracks (stereo, 44.1 kHz, --minutes long, a chord plus noise) are written once into --workdir in each format
 soundfile writes (wav and flac 16-bit, ogg vorbis, mp3) and reused by later runs.
 
+"dump": the wav tracks formatted as stage 2 does (``audio.dump.format_audio``: mono, --dump_fs, 16-bit wav or
+flac); random 10-s crops read by ``read_mono`` in this process (one core: the reading alone, no loader) and in a
+DataLoader with 1 and 2 workers; with the disk each format takes per hour of audio.
+
+"pipeline": what the trainer sees for the tiny config (``egs/mini_synth/slap1/conf/tuning/train_<model>_tiny.yaml``,
+its crop and batch size): ESPnet's iterator from ``SLAPTask.build_iter_factory`` over a ``lazy_sound`` list of
+--pipeline_clips utterances of the dump at the config's rate (each one of the tracks), with its preprocessor
+(crop, caption tokenization) and collate function, --workers loader processes; against the model's own
+consumption, clips/s of its training steps (forward, backward, optimizer step with the EMA) on batches from
+that iterator, with --threads torch threads.
+
 Not a test: figures depend on the machine and its load. Example:
 
     tools/venv/bin/python bench/load_audio.py --workdir /tmp/load_audio_bench
 """
 
 import argparse
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +34,11 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from espnet2_slap.audio.dump import format_audio
 from espnet2_slap.audio.io import read_mono
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONF = REPO / "egs" / "mini_synth" / "slap1" / "conf" / "tuning"
 
 FORMATS = {
     "wav": ("WAV", "PCM_16"),
@@ -44,6 +61,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--whole_clips", type=int, default=16, help="clips timed for whole-file decoding")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
+    parser.add_argument("--dump_fs", type=int, default=48000, help="rate of the dump table (the paper's)")
+    parser.add_argument("--dump_clips", type=int, default=2000, help="clips timed per dump format and loader")
+    parser.add_argument("--pipeline_model", choices=["slap", "clap"], default="clap", help="tiny config")
+    parser.add_argument("--pipeline_clips", type=int, default=512, help="utterances of the pipeline's epoch")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the model's training steps")
+    parser.add_argument(
+        "--sections", nargs="+", default=["source", "dump", "pipeline"], choices=["source", "dump", "pipeline"]
+    )
     return parser
 
 
@@ -94,10 +119,144 @@ def clips_per_second(dataset: Crops, workers: int) -> float:
     return len(dataset) / (time.perf_counter() - start)
 
 
+def dump_tracks(args, fs: int, ext: str) -> list:
+    """The wav tracks formatted by stage 2's formatter at ``fs`` in ``ext`` (kept when already there)."""
+    sources = write_tracks(args.workdir, "wav", args.num_tracks, args.minutes)
+    wav_scp = args.workdir / "sources.scp"
+    wav_scp.write_text("".join(f"track{i} {path}\n" for i, path in enumerate(sources)))
+    out = args.workdir / f"dump_{fs}_{ext}"
+    format_audio(wav_scp, out, fs, ext)
+    return [str(out / "data" / f"track{i}.{ext}") for i in range(len(sources))]
+
+
+def dump_table(args) -> None:
+    fs = args.dump_fs
+    crop, num_samples = round(args.crop_seconds * fs), round(args.minutes * 60 * fs)
+    print(f"\ndump: {args.crop_seconds:g}-s crops of {args.minutes:g}-min mono {fs}-Hz 16-bit tracks; clips per second")
+    print("| format | MB per hour | reading alone (1 core) | 1 worker | 2 workers |\n|---|---|---|---|---|")
+    for ext in ("wav", "flac"):
+        paths = dump_tracks(args, fs, ext)
+        mb_per_hour = sum(os.path.getsize(p) for p in paths) / 1e6 / (len(paths) * args.minutes / 60)
+        dataset = Crops(paths, num_samples, crop, args.dump_clips, True)
+        read_mono(paths[0], 0, crop)  # the page cache holds the files, as for a dump read epoch after epoch
+        start = time.perf_counter()
+        for i in range(len(dataset)):
+            dataset[i]
+        alone = len(dataset) / (time.perf_counter() - start)
+        loaders = [clips_per_second(dataset, workers) for workers in args.workers]
+        print(
+            f"| {ext} | {mb_per_hour:.0f} | {alone:.0f} | " + " | ".join(f"{c:.0f}" for c in loaders) + " |", flush=True
+        )
+
+
+def pipeline_args(args, workdir: Path, ext: str, num_workers: int):
+    """SLAPTask arguments of the tiny config over a lazy_sound list of the dump at the config's rate."""
+    from espnet2_slap.bin.slap_tokenizer import train_sentencepiece
+    from espnet2_slap.tasks.slap import SLAPTask
+
+    config = TINY_CONF / f"train_{args.pipeline_model}_tiny.yaml"
+    fs = SLAPTask.sample_rate(SLAPTask.get_parser().parse_args(["--config", str(config)]))
+    paths = dump_tracks(args, fs, ext)
+    data = workdir / ext
+    data.mkdir(exist_ok=True)
+    uids = [f"utt{i:05d}" for i in range(args.pipeline_clips)]
+    num_samples = round(args.minutes * 60 * fs)
+    (data / "wav.scp").write_text("".join(f"{u} {paths[i % len(paths)]}\n" for i, u in enumerate(uids)))
+    (data / "utt2num_samples").write_text("".join(f"{u} {num_samples}\n" for u in uids))
+    words = ["calm", "bright", "piano", "guitar", "slow", "fast", "loud", "soft", "minor", "major", "track"]
+    (data / "text").write_text(
+        "".join(f"{u} a {words[i % 11]} {words[(3 * i) % 11]} piece\n" for i, u in enumerate(uids))
+    )
+    bpemodel, token_list = train_sentencepiece(data / "text", workdir / f"bpe_{ext}", vocab_size=30)
+    return SLAPTask.get_parser().parse_args(
+        [
+            "--config",
+            str(config),
+            "--normalize",
+            "none",
+            "--token_list",
+            str(token_list),
+            "--bpemodel",
+            str(bpemodel),
+            "--train_data_path_and_name_and_type",
+            f"{data}/wav.scp,speech,lazy_sound",
+            "--train_data_path_and_name_and_type",
+            f"{data}/text,text,text",
+            "--train_shape_file",
+            f"{data}/utt2num_samples",
+            "--num_workers",
+            str(num_workers),
+            "--output_dir",
+            str(workdir / "exp"),
+        ]
+    )
+
+
+def model_clips_per_second(task_args, batches: list, threads: int) -> float:
+    """Clips/s of the tiny model's training steps on ``batches`` (one untimed step first)."""
+    from espnet2_slap.tasks.slap import SLAPTask
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = SLAPTask.build_model(task_args)
+    optimizer = SLAPTask.build_optimizers(task_args, model)[0]
+    model.train()
+    clips, start = 0, None
+    for i, batch in enumerate(batches):
+        if i == 1:
+            start = time.perf_counter()
+        loss, _, _ = model(**batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        clips += len(batch["speech"]) if i else 0
+    torch.set_num_threads(1)
+    return clips / (time.perf_counter() - start)
+
+
+def pipeline_table(args) -> None:
+    from espnet2.train.distributed_utils import DistributedOption
+
+    from espnet2_slap.tasks.slap import SLAPTask
+
+    print(
+        f"\npipeline: tiny {args.pipeline_model} config, ESPnet's iterator over {args.pipeline_clips} lazy_sound "
+        f"utterances of {args.minutes:g}-min tracks (preprocessor, collate); clips per second of one epoch"
+    )
+    print("| format | loader workers | batch | pipeline | model's training steps | pipeline / model |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for ext in ("wav", "flac"):
+            for workers in args.workers:
+                task_args = pipeline_args(args, Path(tmp), ext, workers)
+                factory = SLAPTask.build_iter_factory(task_args, DistributedOption(), mode="train")
+                start, clips, batches = time.perf_counter(), 0, []
+                for _, batch in factory.build_iter(1):
+                    clips += len(batch["speech"])
+                    if len(batches) < 12:
+                        batches.append(batch)
+                pipeline = clips / (time.perf_counter() - start)
+                model = model_clips_per_second(task_args, batches, args.threads)
+                print(
+                    f"| {ext} | {workers} | {task_args.batch_size} | {pipeline:.0f} | {model:.0f} | "
+                    f"{pipeline / model:.1f}x |",
+                    flush=True,
+                )
+
+
 def main():
     args = get_parser().parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
+    if "source" in args.sections:
+        source_table(args)
+    if "dump" in args.sections:
+        dump_table(args)
+    if "pipeline" in args.sections:
+        pipeline_table(args)
+
+
+def source_table(args) -> None:
     crop, num_samples = round(args.crop_seconds * FS), round(args.minutes * 60 * FS)
     print(f"{args.crop_seconds:g}-s crops of {args.minutes:g}-min stereo {FS}-Hz tracks; clips per second")
     print("| format | workers | crop-only | whole-file | speed-up |\n|---|---|---|---|---|")

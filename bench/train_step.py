@@ -1,4 +1,5 @@
-"""Seconds per optimizer step and peak RSS of SLAP vs CLAP training steps on the tiny CPU config.
+"""Seconds per optimizer step and peak memory of SLAP vs CLAP training steps on the tiny CPU config, or on any
+training config (``--config``, e.g. the paper-scale ``egs/TEMPLATE/slap1/conf/train_slap.yaml``) on ``--device``.
 
 Two tables:
   1. SLAP and CLAP at several batch sizes (one micro-batch per optimizer step);
@@ -17,9 +18,15 @@ interpreter, slower as ESPnet is imported again each time). "peak RSS" is the ch
 minus the child's RSS before it built anything. A forked child counts the parent's shared-library pages only
 once it touches them, so its absolute figures are below the parent's RSS; compare the rows with each other.
 
-Not a test: figures depend on the machine and its load. Example:
+With --config, table 1 has that config's rows only and table 2 runs when it is a SLAP config. On --device cuda
+the steps are synchronised and "peak" is torch's largest GPU allocation (``max_memory_allocated``); --autocast
+bf16 runs the forward passes under ``torch.autocast`` (as ESPnet's --use_amp does, in bf16).
+
+Not a test: figures depend on the machine and its load. Examples:
 
     tools/venv/bin/python bench/train_step.py --threads 2 --batch_sizes 8 16 32 64 --accum_ks 1 2 4 8
+    tools/venv/bin/python bench/train_step.py --config egs/TEMPLATE/slap1/conf/train_slap.yaml --device cuda \
+        --autocast bf16 --batch_sizes 64 --accum_ks
 """
 
 import argparse
@@ -50,9 +57,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--accum_ks",
         type=int,
-        nargs="+",
+        nargs="*",
         default=[1, 2, 4, 8],
-        help="micro-batches per optimizer step k of the accumulation table (SLAP)",
+        help="micro-batches per optimizer step k of the accumulation table (SLAP; none: no table 2)",
     )
     parser.add_argument("--warmup", type=int, default=3, help="untimed optimizer steps first")
     parser.add_argument(
@@ -63,6 +70,11 @@ def get_parser() -> argparse.ArgumentParser:
         "and their minimum, which is less sensitive to other load on the machine)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every configuration")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="a training config instead of the tiny SLAP and CLAP ones"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device of the model and batches (cpu, cuda, ...)")
+    parser.add_argument("--autocast", choices=["none", "bf16", "fp16"], default="none", help="forward under autocast")
     parser.add_argument(
         "--text_length",
         type=int,
@@ -85,8 +97,19 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build(model_name: str, workdir: Path, vocab_size: int):
-    """(args, model, optimizer) of the tiny config through SLAPTask, as slap_train builds them."""
+def config_path(model_name: str, opts: argparse.Namespace) -> Path:
+    return opts.config or TINY_CONF / f"train_{model_name}_tiny.yaml"
+
+
+def config_model(config: Path) -> str:
+    """The ``model`` (slap or clap) a training config names."""
+    import yaml
+
+    return yaml.safe_load(config.read_text()).get("model", "slap")
+
+
+def build(config: Path, workdir: Path, vocab_size: int):
+    """(args, model, optimizer) of a training config through SLAPTask, as slap_train builds them."""
     import numpy as np
 
     from espnet2_slap.tasks.slap import SLAPTask
@@ -99,7 +122,7 @@ def build(model_name: str, workdir: Path, vocab_size: int):
     args = SLAPTask.get_parser().parse_args(
         [
             "--config",
-            str(TINY_CONF / f"train_{model_name}_tiny.yaml"),
+            str(config),
             "--token_list",
             str(tokens),
             "--normalize_conf",
@@ -129,7 +152,7 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
     """One configuration, in the current (fresh) process."""
     import torch
 
-    import espnet2_slap.tasks.slap  # noqa: F401  (already there when forked; +RSS leaves the imports out)
+    from espnet2_slap.tasks.slap import SLAPTask  # already there when forked; +RSS leaves the imports out
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' random-batch helper
     from random_batch import random_batch
@@ -138,9 +161,16 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
     torch.set_num_threads(opts.threads)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
-        args, model, optimizer = build(model_name, Path(tmp), opts.vocab_size)
-    model.train()
-    num_samples = int(round(float(args.preprocessor_conf["crop_seconds"]) * args.frontend_conf["fs"]))
+        args, model, optimizer = build(config_path(model_name, opts), Path(tmp), opts.vocab_size)
+    device = torch.device(opts.device)
+    cuda = device.type == "cuda"
+    model.to(device).train()
+    autocast = torch.autocast(
+        device.type,
+        dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(opts.autocast),
+        enabled=opts.autocast != "none",
+    )
+    num_samples = int(round(float(args.preprocessor_conf["crop_seconds"]) * SLAPTask.sample_rate(args)))
     g = torch.Generator().manual_seed(1)
     ema_before = int(getattr(model, "ema_updates", 0))
 
@@ -150,9 +180,13 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
         for _ in range(k):
             # A fresh batch per micro-batch, as a data loader gives, made outside the timer; only one is alive.
             batch = random_batch(batch_size, num_samples, opts.text_length, opts.vocab_size - 1, g)
+            batch = {key: value.to(device) for key, value in batch.items()}
+            synchronize(cuda)
             start = time.perf_counter()
-            loss, _, _ = model(**batch)
+            with autocast:
+                loss, _, _ = model(**batch)
             (loss / k).backward()
+            synchronize(cuda)
             elapsed += time.perf_counter() - start
             del batch, loss
         start = time.perf_counter()
@@ -161,12 +195,14 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
             raise RuntimeError(f"{model_name} B={batch_size} k={k}: non-finite gradient norm at step {step}")
         optimizer.step()
         optimizer.zero_grad()
+        synchronize(cuda)
         times.append(elapsed + time.perf_counter() - start)
 
     optimizer_steps = opts.warmup + opts.steps
     if hasattr(model, "ema_updates") and int(model.ema_updates) - ema_before != optimizer_steps:
         raise RuntimeError(f"EMA ran {int(model.ema_updates) - ema_before} times in {optimizer_steps} optimizer steps")
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak_kib = torch.cuda.max_memory_allocated(device) / 1024 if cuda else rss_kib
     return dict(
         model=model_name,
         batch=batch_size,
@@ -174,9 +210,16 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
         seconds=statistics.median(times[opts.warmup :]),
         min_seconds=min(times[opts.warmup :]),
         peak_mib=peak_kib / 1024,
-        delta_mib=(peak_kib - base_rss) / 1024,
+        delta_mib=(rss_kib - base_rss) / 1024,
         samples=num_samples,
     )
+
+
+def synchronize(cuda: bool) -> None:
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def _child(conn, model_name, batch_size, k, opts):
@@ -217,7 +260,14 @@ def main(argv=None) -> None:
     print(f"command: {command}")
     print(
         f"torch {torch.__version__}, {opts.threads} threads, {os.cpu_count()} CPUs, start method {opts.start_method}; "
-        f"tiny config ({TINY_CONF.relative_to(REPO)}/train_{{slap,clap}}_tiny.yaml), "
+        f"device {opts.device}, autocast {opts.autocast}; "
+        + (
+            f"config {opts.config}"
+            if opts.config
+            else f"tiny config ({TINY_CONF.relative_to(REPO)}/train_{{slap,clap}}_tiny.yaml)"
+        )
+        + ", "
+        f"captions <= {opts.text_length} tokens; {opts.warmup} warm-up + {opts.steps} timed optimizer steps, median",
         f"captions <= {opts.text_length} tokens; {opts.warmup} warm-up + {opts.steps} timed optimizer steps, median",
         flush=True,
     )
@@ -239,15 +289,18 @@ def main(argv=None) -> None:
             f"{r['batch'] * r['k'] / r['seconds']:>10.1f} {r['peak_mib']:>13.1f} {r['delta_mib']:>9.1f}"
         )
 
+    if opts.device.startswith("cuda"):
+        header = header.replace("peak RSS MiB", "peak GPU MiB")
+    models = [config_model(opts.config)] if opts.config else ["slap", "clap"]
     total_start = time.perf_counter()
-    print(f"\n1. SLAP vs CLAP, one micro-batch per optimizer step\n{header}", flush=True)
+    print(f"\n1. {' vs '.join(m.upper() for m in models)}, one micro-batch per optimizer step\n{header}", flush=True)
     by_batch = {}
     for batch_size in opts.batch_sizes:
-        for model_name in ("slap", "clap"):
+        for model_name in models:
             r = run_isolated(ctx, model_name, batch_size, 1, opts)
             by_batch[model_name, batch_size] = r
             print(row(r), flush=True)
-    if opts.batch_sizes:
+    if opts.batch_sizes and len(models) == 2:
         crop = by_batch["slap", opts.batch_sizes[0]]["samples"]
         print(f"(waveforms of {crop} samples)")
         for key, what in (("seconds", "median"), ("min_seconds", "min")):
@@ -256,22 +309,23 @@ def main(argv=None) -> None:
             )
             print(f"SLAP/CLAP s/step at equal batch ({what}): {ratios}")
 
-    print(
-        f"\n2. SLAP with gradient accumulation, B={opts.accum_batch} x k (one optimizer step, one EMA update, "
-        f"per k micro-batches)\n{header}",
-        flush=True,
-    )
-    accum = []
-    for k in opts.accum_ks:
-        r = run_isolated(ctx, "slap", opts.accum_batch, k, opts)
-        accum.append(r)
-        print(row(r), flush=True)
-    if accum:
-        peaks = [r["peak_mib"] for r in accum]
+    if opts.accum_ks and "slap" in models:
         print(
-            f"SLAP peak RSS over k={opts.accum_ks}: {min(peaks):.1f}-{max(peaks):.1f} MiB "
-            f"(spread {max(peaks) - min(peaks):.1f} MiB)"
+            f"\n2. SLAP with gradient accumulation, B={opts.accum_batch} x k (one optimizer step, one EMA update, "
+            f"per k micro-batches)\n{header}",
+            flush=True,
         )
+        accum = []
+        for k in opts.accum_ks:
+            r = run_isolated(ctx, "slap", opts.accum_batch, k, opts)
+            accum.append(r)
+            print(row(r), flush=True)
+        if accum:
+            peaks = [r["peak_mib"] for r in accum]
+            print(
+                f"SLAP peak RSS over k={opts.accum_ks}: {min(peaks):.1f}-{max(peaks):.1f} MiB "
+                f"(spread {max(peaks) - min(peaks):.1f} MiB)"
+            )
     print(f"\ntotal {time.perf_counter() - total_start:.0f} s")
 
 

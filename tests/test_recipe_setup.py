@@ -65,6 +65,6 @@ def test_a_recipe_made_by_setup_runs_mini_synth_stages_1_to_8(tmp_path):
     shutil.rmtree(new / "local")
     shutil.copytree(mini / "local", new / "local")
     shutil.copytree(mini / "conf" / "tuning", new / "conf" / "tuning")
-    proc = run_recipe(new, *MINI_SYNTH_OPTS, "--train_args", "--max_epoch 1")
-    assert "Finished stages 1-8" in proc.stdout, proc.stdout[-2000:]
+    proc = run_recipe(new, *MINI_SYNTH_OPTS, "--train_args", "--max_epoch 1", "--stop_stage", "8")
+    assert "Finished stages 1-8 of exp/slap_train_slap_tiny" in proc.stdout, proc.stdout[-2000:]
     assert (new / "exp" / "slap_train_slap_tiny" / "RESULTS.md").exists()

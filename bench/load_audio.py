@@ -10,7 +10,9 @@ soundfile writes (wav and flac 16-bit, ogg vorbis, mp3) and reused by later runs
 
 "dump": the wav tracks formatted as stage 2 does (``audio.dump.format_audio``: mono, --dump_fs, 16-bit wav or
 flac); random 10-s crops read by ``read_mono`` in this process (one core: the reading alone, no loader) and in a
-DataLoader with 1 and 2 workers; with the disk each format takes per hour of audio.
+DataLoader with 1 and 2 workers; with the disk each format takes per hour of audio. The wav row "libsndfile
+(before)" reads through ``read_mono_libsndfile``, the path every file took before the wav fast path (the same
+samples). The files are read once first, so that they are in the page cache, as a dump read every epoch is.
 
 "pipeline": what the trainer sees for the tiny config (``egs/mini_synth/slap1/conf/tuning/train_<model>_tiny.yaml``,
 its crop and batch size): ESPnet's iterator from ``SLAPTask.build_iter_factory`` over a ``lazy_sound`` list of
@@ -29,13 +31,14 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from espnet2_slap.audio.dump import format_audio
-from espnet2_slap.audio.io import read_mono
+from espnet2_slap.audio.io import read_mono, read_mono_libsndfile
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONF = REPO / "egs" / "mini_synth" / "slap1" / "conf" / "tuning"
@@ -47,6 +50,7 @@ FORMATS = {
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
 FS = 44100
+DUMP_LOADER_BATCH = 16
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -95,10 +99,13 @@ def write_tracks(workdir: Path, ext: str, num_tracks: int, minutes: float) -> li
 
 
 class Crops(torch.utils.data.Dataset):
-    """Item i: a random crop of track i % len(paths), read crop-only or from a whole-file decode."""
+    """Item i: a random crop of track i % len(paths), read crop-only (``read_mono``, or with
+    ``libsndfile`` its libsndfile path, which read every format before the wav fast path) or from a whole-file
+    decode."""
 
-    def __init__(self, paths: list, num_samples: int, crop: int, clips: int, crop_only: bool):
+    def __init__(self, paths: list, num_samples: int, crop: int, clips: int, crop_only: bool, libsndfile=False):
         self.paths, self.num_samples, self.crop, self.clips, self.crop_only = paths, num_samples, crop, clips, crop_only
+        self.read = read_mono_libsndfile if libsndfile else read_mono
 
     def __len__(self) -> int:
         return self.clips
@@ -107,15 +114,16 @@ class Crops(torch.utils.data.Dataset):
         offset = np.random.randint(0, self.num_samples - self.crop + 1)
         path = self.paths[i % len(self.paths)]
         if self.crop_only:
-            return read_mono(path, offset, self.crop)[0]
-        return read_mono(path)[0][offset : offset + self.crop]
+            return self.read(path, offset, self.crop)[0]
+        return self.read(path)[0][offset : offset + self.crop]
 
 
-def clips_per_second(dataset: Crops, workers: int) -> float:
-    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers)
+def clips_per_second(dataset: Crops, workers: int, batch_size: Optional[int] = None) -> float:
+    """Clips/s of one pass over ``dataset`` through a DataLoader (``batch_size`` clips stacked per transfer)."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     start = time.perf_counter()
-    for clip in loader:
-        assert len(clip) == dataset.crop
+    for clips in loader:
+        assert clips.shape[-1] == dataset.crop
     return len(dataset) / (time.perf_counter() - start)
 
 
@@ -132,21 +140,27 @@ def dump_tracks(args, fs: int, ext: str) -> list:
 def dump_table(args) -> None:
     fs = args.dump_fs
     crop, num_samples = round(args.crop_seconds * fs), round(args.minutes * 60 * fs)
-    print(f"\ndump: {args.crop_seconds:g}-s crops of {args.minutes:g}-min mono {fs}-Hz 16-bit tracks; clips per second")
-    print("| format | MB per hour | reading alone (1 core) | 1 worker | 2 workers |\n|---|---|---|---|---|")
-    for ext in ("wav", "flac"):
+    print(
+        f"\ndump: {args.crop_seconds:g}-s crops of {args.minutes:g}-min mono {fs}-Hz 16-bit tracks; clips per second "
+        f"reading alone in one process, and through a DataLoader ({DUMP_LOADER_BATCH} clips a batch)"
+    )
+    workers = " | ".join(f"{w} worker{'s' if w > 1 else ''}" for w in args.workers)
+    print(f"| format | reader | MB per hour | reading alone (1 core) | {workers} |")
+    print("|---|---|---|---|" + "---|" * len(args.workers))
+    for ext, libsndfile in (("wav", True), ("wav", False), ("flac", False)):
         paths = dump_tracks(args, fs, ext)
         mb_per_hour = sum(os.path.getsize(p) for p in paths) / 1e6 / (len(paths) * args.minutes / 60)
-        dataset = Crops(paths, num_samples, crop, args.dump_clips, True)
-        read_mono(paths[0], 0, crop)  # the page cache holds the files, as for a dump read epoch after epoch
+        clips = args.dump_clips if ext == "wav" and not libsndfile else args.dump_clips // 10
+        dataset = Crops(paths, num_samples, crop, clips, True, libsndfile)
+        for path in paths:  # the page cache holds the files, as for a dump read epoch after epoch
+            Path(path).read_bytes()
         start = time.perf_counter()
         for i in range(len(dataset)):
             dataset[i]
         alone = len(dataset) / (time.perf_counter() - start)
-        loaders = [clips_per_second(dataset, workers) for workers in args.workers]
-        print(
-            f"| {ext} | {mb_per_hour:.0f} | {alone:.0f} | " + " | ".join(f"{c:.0f}" for c in loaders) + " |", flush=True
-        )
+        loaders = " | ".join(f"{clips_per_second(dataset, w, DUMP_LOADER_BATCH):.0f}" for w in args.workers)
+        reader = "libsndfile (before)" if libsndfile else ("pread (fast path)" if ext == "wav" else "libsndfile")
+        print(f"| {ext} | {reader} | {mb_per_hour:.0f} | {alone:.0f} | {loaders} |", flush=True)
 
 
 def pipeline_args(args, workdir: Path, ext: str, num_workers: int):

@@ -268,7 +268,6 @@ def main(argv=None) -> None:
         )
         + ", "
         f"captions <= {opts.text_length} tokens; {opts.warmup} warm-up + {opts.steps} timed optimizer steps, median",
-        f"captions <= {opts.text_length} tokens; {opts.warmup} warm-up + {opts.steps} timed optimizer steps, median",
         flush=True,
     )
     print(

@@ -190,8 +190,11 @@ def read_mono(path: str, offset: int = 0, frames: Optional[int] = None) -> Tuple
     """(float32 mono waveform, sampling rate) of an audio file, or of its ``frames`` samples from ``offset`` on
     (a seek: only that part is decoded); BadUtterance when it cannot be used or holds fewer samples."""
     fast = read_pcm16_wav(path, offset, frames)
-    if fast is not None:
-        return fast
+    return read_mono_libsndfile(path, offset, frames) if fast is None else fast
+
+
+def read_mono_libsndfile(path: str, offset: int = 0, frames: Optional[int] = None) -> Tuple[np.ndarray, int]:
+    """``read_mono`` through libsndfile, for every format (decoder messages kept off the console)."""
     messages: List[str] = []
     with open_audio(path) as f:
         rate = f.samplerate

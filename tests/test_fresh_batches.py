@@ -4,9 +4,8 @@ batches for the same epoch (so a resumed run redraws them), DDP shares that make
 from collections import Counter
 
 import pytest
-from conftest import TINY_CONF
 from espnet2.train.distributed_utils import DistributedOption
-from test_train_cli import data_options
+from test_resume_after_kill import train_options
 
 from espnet2_slap.tasks.slap import SLAPTask
 from espnet2_slap.train.fresh_batches import FreshBatchSampler
@@ -28,33 +27,15 @@ def test_ranks_take_disjoint_shares_of_each_batch():
     shares = [FreshBatchSampler(BATCHES, rank, 2).generate(7) for rank in range(2)]
     whole = FreshBatchSampler(BATCHES).generate(7)
     for b, batch in enumerate(whole):
-        assert shares[0][b] + shares[1][b] != batch and sorted(shares[0][b] + shares[1][b]) == sorted(batch)
+        assert not set(shares[0][b]) & set(shares[1][b]) and sorted(shares[0][b] + shares[1][b]) == sorted(batch)
     with pytest.raises(RuntimeError, match="a batch of 3 utterances cannot be shared by 4 ranks"):
         FreshBatchSampler(BATCHES, 0, 4)
 
 
 def epoch_batches(corpus, bpe, tmp_path, fresh: bool, *extra: str) -> dict:
     """{epoch: the training batches (utterance ids) of ESPnet's iterator} for epochs 1-4."""
-    args = SLAPTask.get_parser().parse_args(
-        [
-            "--config",
-            str(TINY_CONF / "train_clap_tiny.yaml"),
-            "--normalize",
-            "none",
-            *map(str, data_options(corpus, bpe, "lazy_sound")),
-            "--train_shape_file",
-            f"{corpus}/train/utt2dur",
-            "--valid_shape_file",
-            f"{corpus}/valid/utt2dur",
-            "--batch_size",
-            "5",
-            "--fresh_batches",
-            str(fresh).lower(),
-            "--output_dir",
-            str(tmp_path / "exp"),
-            *extra,
-        ]
-    )
+    options = [*map(str, train_options(corpus, bpe, tmp_path / "exp", fresh)), "--batch_size", "5", *extra]
+    args = SLAPTask.get_parser().parse_args(options)  # the later --batch_size wins
     factory = SLAPTask.build_iter_factory(args, DistributedOption(), mode="train")
     return {epoch: [tuple(b) for b in factory.build_iter(epoch).batch_sampler] for epoch in range(1, 5)}
 

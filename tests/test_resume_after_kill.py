@@ -1,6 +1,6 @@
 """A training run killed with SIGKILL in the middle of an epoch and resumed with --resume true ends with the
 same models as an uninterrupted run: ESPnet resumes from the checkpoint of the last finished epoch and redoes
-the interrupted one with that epoch's seeds."""
+the interrupted one with that epoch's seeds (and, with --fresh_batches, that epoch's batches)."""
 
 import os
 import re
@@ -18,7 +18,7 @@ from test_train_cli import TRAIN, data_options
 EPOCH2_PROGRESS = re.compile(r"2epoch:train:\d+-\d+batch")
 
 
-def train_options(corpus: Path, bpe, exp: Path) -> list:
+def train_options(corpus: Path, bpe, exp: Path, fresh_batches: bool = False) -> list:
     return [
         "--config",
         TINY_CONF / "train_slap_tiny.yaml",
@@ -49,6 +49,8 @@ def train_options(corpus: Path, bpe, exp: Path) -> list:
         "1",
         "--resume",
         "true",
+        "--fresh_batches",  # batch contents redrawn each epoch from the seed and the epoch
+        str(fresh_batches).lower(),
         "--output_dir",
         exp,
     ]
@@ -78,14 +80,16 @@ def assert_same_tensors(a: dict, b: dict, what: str) -> None:
 
 
 @pytest.mark.slow
-def test_killed_and_resumed_run_equals_an_uninterrupted_one(corpus, bpe, tmp_path):
+@pytest.mark.parametrize("fresh_batches", [False, True])
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(corpus, bpe, tmp_path, fresh_batches):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    run_module(TRAIN, *train_options(corpus, bpe, straight), cwd=tmp_path)
+    run_module(TRAIN, *train_options(corpus, bpe, straight, fresh_batches), cwd=tmp_path)
 
-    cmd = [sys.executable, "-m", TRAIN, *map(str, train_options(corpus, bpe, killed))]
+    cmd = [sys.executable, "-m", TRAIN, *map(str, train_options(corpus, bpe, killed, fresh_batches))]
     kill_in_epoch_2(cmd, tmp_path, tmp_path / "killed.log")
     assert (killed / "1epoch.pth").exists() and not (killed / "2epoch.pth").exists(), "not killed inside epoch 2"
-    resumed = run_module(TRAIN, *train_options(corpus, bpe, killed), cwd=tmp_path).stderr
+    resumed = run_module(TRAIN, *train_options(corpus, bpe, killed, fresh_batches), cwd=tmp_path).stderr
+    assert ("fresh batches every epoch" in resumed) == fresh_batches
     assert "2/3epoch started" in resumed and "1/3epoch started" not in resumed
 
     averaged = sorted(p.name for p in straight.glob("*ave*.pth"))

@@ -4,9 +4,9 @@ ESPnet's ``sound`` type decodes every file whole in the loader, before the prepr
 will take: a 10-s crop of a 4-min track then costs the decode of 4 minutes. ``lazy_sound`` loads an
 :class:`AudioFileRef` (path and length) instead, and :class:`~espnet2_slap.train.preprocessor.SLAPPreprocessor`
 draws the crop offset from that length and reads just those samples (a soundfile seek; exact for wav, flac, ogg
-and mp3 on libsndfile >= 1.1). Lengths come from ``utt2num_samples`` beside the ``wav.scp`` (stage 2 writes it),
-so no extra decode is needed (and a file cut short since then is caught); without that file, from each file's
-header when it is read.
+and mp3 on libsndfile >= 1.1; 16-bit wav by one ``pread`` of the crop's bytes, ``audio.io.read_pcm16_wav``).
+Lengths come from ``utt2num_samples`` beside the ``wav.scp`` (stage 2 writes it), so no extra decode is needed
+(and a file cut short since then is caught); without that file, from each file's header when it is read.
 
 ESPnet builds its loaders from the module-level table ``espnet2.train.dataset.DATA_TYPES`` and offers no other
 way to add a type; :func:`register_lazy_sound` adds one entry to it (SLAPTask does at import). A loader may hand

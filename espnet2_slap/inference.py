@@ -68,15 +68,6 @@ def load_trained_model(train_config: Union[str, Path], model_file: Union[str, Pa
     return args, model.eval()
 
 
-def unpack_model(packed_model: Union[str, Path], out_dir: Union[str, Path]) -> Tuple[Path, Path]:
-    """(config.yaml, model file) of a zip that stage 9 (``slap_pack``) packed, unpacked into ``out_dir`` (the
-    config's paths rewritten there, by ESPnet's ``unpack``)."""
-    from espnet2.main_funcs.pack_funcs import unpack
-
-    files = unpack(str(packed_model), str(Path(out_dir).resolve()))
-    return Path(files["slap_train_config"]), Path(files["slap_model_file"])
-
-
 def read_audio(audio: Audio, sample_rate: int) -> np.ndarray:
     """A path (any format soundfile reads, resampled with soxr as stage 2 does) or a waveform at ``sample_rate``
     -> (S,) float32."""

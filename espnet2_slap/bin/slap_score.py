@@ -49,7 +49,8 @@ def retrieval(args) -> Dict:
 
 def model_prompts(args, classes) -> Dict:
     """{prompt: (C, D)} of the kind of --audio_name, embedded with the model of the options."""
-    from espnet2_slap.inference import AudioTextModel, unpack_model
+    from espnet2_slap.inference import AudioTextModel
+    from espnet2_slap.utils.packing import unpack_model
 
     kind = kind_of(args.audio_name, "audio")
     with tempfile.TemporaryDirectory() as tmp:

@@ -81,7 +81,7 @@ def zeroshot(args) -> Dict:
 def gap(args) -> Dict:
     _, audio = load_embeddings(args.emb_dir, args.audio_name)
     _, text = load_embeddings(args.emb_dir, args.text_name)
-    return score_gap(audio, text, args.seed, args.png, f"{args.audio_name} vs {args.text_name}")
+    return score_gap(audio, text, args.seed, args.png, f"{args.audio_name} vs {args.text_name}", args.device)
 
 
 def probe(args) -> Dict:

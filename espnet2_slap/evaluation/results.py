@@ -134,7 +134,8 @@ class Stage8:
                 logger.warning(f"zero-shot {task.name}: not scored on {dset}: {why}")
                 res["zero_shot"][task.name] = {"not_run": why}
         if captions and self.plan.modality_gap:
-            res["modality_gap"] = score_gap(audio, text, png=emb / "umap.png", title=f"{self.exp.name}: {dset}")
+            png, title = emb / "umap.png", f"{self.exp.name}: {dset}"
+            res["modality_gap"] = score_gap(audio, text, self.seed, png, title, self.device)
         res["probe"] = {task.name: self.probe(task) for task in self.plan.probe if task.splits[2] == dset}
         return res
 

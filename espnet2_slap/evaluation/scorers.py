@@ -61,9 +61,16 @@ def score_zero_shot(
     return {**result, "classes": list(classes), "clips": len(clips.ids), "unlabelled_clips": clips.unlabelled}
 
 
-def score_gap(audio: np.ndarray, text: np.ndarray, seed: int = 0, png: Optional[Path] = None, title: str = "") -> Dict:
+def score_gap(
+    audio: np.ndarray,
+    text: np.ndarray,
+    seed: int = 0,
+    png: Optional[Path] = None,
+    title: str = "",
+    device: str = "cpu",
+) -> Dict:
     """Modality gap of (A, D) audio and (T, D) text embeddings; "umap": the picture written to ``png``."""
-    result = modality_gap(audio, text, seed)
+    result = modality_gap(audio, text, seed, device=device)
     if png is not None:
         result["umap"] = str(umap_picture(audio, text, png, seed, title))
     return result

@@ -5,9 +5,11 @@ correct when any of its captions is retrieved, a T->A query has its one clip as 
 
 Rank of a query = 1 + the number of *wrong* candidates scoring >= the best-scoring correct candidate (1-based).
 Ties are pessimistic: a wrong candidate scoring exactly as much as the best correct one counts as ranked above it.
-Ties are decided on the float32 scores as computed; a T->A threshold (the score of a text with its own clip) is
-computed by a dot product apart from the block matmul, so two scores equal in exact arithmetic may differ by
-rounding (~1e-7) and fall either way. Inputs whose products and sums are exact in float32 tie exactly.
+A wrong candidate identical to a correct one (the same caption given to two clips, the same clip under two ids)
+ties with it exactly, whatever the rounding: such pairs are scored apart from the tiles, by the routine that
+scores the true pairs, so identical rows give identical scores. Other ties are decided on the float32 scores as
+computed (the thresholds come from dot products apart from the tiles' matrix products, so two scores equal in
+exact arithmetic but made from different rows may differ by rounding, ~1e-7, and fall either way).
 
 Everything runs on ``device`` (a torch device: "cpu", "cuda", ...); the inputs are moved there, the ranks come back
 on the CPU.
@@ -39,30 +41,87 @@ def _float_matrix(x: Matrix, name: str, device: torch.device) -> torch.Tensor:
     return x
 
 
-def _captions_per_audio(text_audio: torch.Tensor, num_audio: int) -> torch.Tensor:
-    """(T,) audio index of each text -> (A, K) text indices of each audio, padded with -1 (K = most captions)."""
-    counts = torch.bincount(text_audio, minlength=num_audio)
-    if (counts == 0).any():
-        missing = (counts == 0).nonzero()[0, 0].item()
-        raise ValueError(f"audio row {missing} has no text; every clip needs at least one caption")
-    order = torch.argsort(text_audio, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(len(order), device=text_audio.device) - starts[text_audio[order]]
-    table = torch.full((num_audio, int(counts.max())), -1, dtype=torch.long, device=text_audio.device)
-    table[text_audio[order], slot] = order
-    return table
+def _pair_scores(
+    audio: torch.Tensor,
+    text: torch.Tensor,
+    text_scale: torch.Tensor,
+    clips: torch.Tensor,
+    texts: torch.Tensor,
+    chunk: int,
+) -> torch.Tensor:
+    """(P,) cosine of each (clip, text) pair, ``chunk`` pairs at a time, all by one routine: pairs of identical rows
+    score identically (bitwise), which the tiles' matrix products do not promise."""
+    out = torch.empty(len(clips), device=audio.device)
+    for p0 in range(0, len(clips), chunk):
+        rows = slice(p0, p0 + chunk)
+        out[rows] = (F.normalize(audio[clips[rows]], dim=-1) * text[texts[rows]]).sum(-1) * text_scale[texts[rows]]
+    return out
+
+
+def _identical_rows(x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """(N, D) -> (N,) group of each row: bitwise identical rows share one. Memory O(chunk x D): rows are hashed
+    ``chunk`` at a time (their bits times fixed random weights), and only rows whose hash another row shares are
+    compared in full (torch.unique would sort a copy of the whole matrix)."""
+    weights = torch.randint(-(2**62), 2**62, (x.size(1),), generator=torch.Generator().manual_seed(0))
+    weights = weights.to(x.device)
+    hashes = torch.empty(x.size(0), dtype=torch.long, device=x.device)
+    for r0 in range(0, x.size(0), chunk):
+        bits = x[r0 : r0 + chunk].contiguous().view(torch.int32).long()
+        hashes[r0 : r0 + chunk] = (bits * weights).sum(1)  # int64 arithmetic wraps around: still a hash
+    _, slot, counts = torch.unique(hashes, return_inverse=True, return_counts=True)
+    group = torch.arange(x.size(0), device=x.device)
+    shared = (counts[slot] > 1).nonzero().squeeze(1)  # rows that may have an identical one
+    group[shared] = x.size(0) + torch.unique(x[shared], dim=0, return_inverse=True)[1]
+    return group
+
+
+def _tied_pairs(
+    text_audio: torch.Tensor, clip_group: torch.Tensor, text_group: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The wrong (clip, text) pairs that score exactly as a true pair: (S,) clips, (S,) texts.
+
+    A text identical to a caption of another clip (equal ``text_group``) scores with that clip as the caption
+    does; a clip identical to a text's own clip (equal ``clip_group``, given per text: its clip's) scores with
+    the text as the own clip does. Either way: texts m and n in one group, of different clips, make the pair
+    (clip of m, n). Groups of k texts make up to k^2 pairs; with no identical rows there are none."""
+    device = text_audio.device
+    clips, texts = [], []
+    for group in (text_group, clip_group):
+        order = torch.argsort(group, stable=True)
+        sizes = torch.unique_consecutive(group[order], return_counts=True)[1]
+        starts = torch.cumsum(sizes, 0) - sizes
+        for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist()):
+            members = order[start : start + size]
+            owner = text_audio[members]  # (k,) the clip of each text of the group
+            other = owner[:, None] != owner[None, :]  # (k, k): m's clip is not n's
+            clips.append(owner[:, None].expand_as(other)[other])
+            texts.append(members[None, :].expand_as(other)[other])
+    if not clips:
+        return torch.empty(0, dtype=torch.long, device=device), torch.empty(0, dtype=torch.long, device=device)
+    # a pair made by both groups or by several texts of one clip is one pair
+    keys = torch.unique(torch.cat(clips) * len(text_audio) + torch.cat(texts))
+    return keys // len(text_audio), keys % len(text_audio)
 
 
 @torch.no_grad()
 def retrieval_ranks(
-    audio: Matrix, text: Matrix, text_audio: Matrix, block_size: int = 256, device: Device = "cpu"
+    audio: Matrix,
+    text: Matrix,
+    text_audio: Matrix,
+    block_size: int = 256,
+    device: Device = "cpu",
+    text_block_size: int = 2048,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Exact 1-based ranks of the first correct item: (A, D), (T, D), (T,) -> A->T ranks (A,), T->A ranks (T,).
 
-    ``text_audio[t]`` is the row in ``audio`` of text t's clip. One pass over blocks of ``block_size`` audio rows
-    serves both directions: each block's (block, T) scores give its A->T ranks and add to the T->A counts.
-    The inputs are not copied (float32 inputs on ``device`` are read in place): peak memory ~ inputs + a few
-    (block, T) arrays, on ``device``. The ranks are returned on the CPU.
+    ``text_audio[t]`` is the row in ``audio`` of text t's clip. The scores are made one (block_size,
+    text_block_size) tile at a time, and each tile serves both directions: with its true pairs (and the wrong
+    pairs of identical rows, which are counted apart) set to -inf, its scores at or above each clip's threshold
+    (its best caption's score) add to the A->T counts, those at or above each text's (the score with its own clip)
+    to the T->A counts. A tile of 256 x 2048 (2 MiB) stays in the CPU's cache for these passes, so they cost
+    little beside the tile's matrix product. The inputs are not copied (float32 inputs on ``device`` are read in
+    place): peak memory ~ inputs + a few tiles + O(A + T) (+ the pairs of identical rows: k^2 for k copies of one
+    caption or clip), on ``device``. The ranks are returned on the CPU.
     """
     device = torch.device(device)
     audio, text = _float_matrix(audio, "audio", device), _float_matrix(text, "text", device)
@@ -77,45 +136,51 @@ def retrieval_ranks(
             f"text_audio values must be audio rows in [0, {num_audio}), got "
             f"[{text_audio.min().item()}, {text_audio.max().item()}]"
         )
-    captions = _captions_per_audio(text_audio, num_audio)
-    text_scale = text.norm(dim=1).clamp_min(1e-12).reciprocal()  # (T,): cosine = normalised audio . text * scale
-
-    own_score = torch.empty(num_text, device=device)  # (T,) cosine of each text with its own clip: the T->A threshold
-    for t0 in range(0, num_text, block_size):
-        rows = slice(t0, t0 + block_size)
-        own_audio = F.normalize(audio[text_audio[rows]], dim=-1)
-        own_score[rows] = (own_audio * text[rows]).sum(-1) * text_scale[rows]
-
-    texts_by_audio = torch.argsort(text_audio, stable=True)
-    first_text = torch.searchsorted(
-        text_audio[texts_by_audio], torch.arange(0, num_audio + block_size, block_size, device=device)
-    ).tolist()
-    a2t_above = torch.empty(num_audio, dtype=torch.long, device=device)
-    t2a_above = torch.zeros(num_text, dtype=torch.long, device=device)
+    counts = torch.bincount(text_audio, minlength=num_audio)
+    if (counts == 0).any():
+        raise ValueError(f"audio row {(counts == 0).nonzero()[0, 0].item()} has no text; every clip needs a caption")
     # Counting: a comparison written as 0./1. floats into a reused buffer, summed by a matrix product with ones,
     # is ~10x faster than bool tensors summed by torch and exact while counts stay below 2^24.
-    if max(num_text, block_size) >= 2**24:
+    if num_text >= 2**24:
         raise ValueError(f"{num_text} texts: counts from 2^24 on are not exact in float32")
-    above = torch.empty(min(block_size, num_audio), num_text, device=device)
-    ones_text, ones_block = torch.ones(num_text, 1, device=device), torch.ones(
-        1, min(block_size, num_audio), device=device
+    text_scale = text.norm(dim=1).clamp_min(1e-12).reciprocal()  # (T,): cosine = normalised audio . text * scale
+    text_ids = torch.arange(num_text, device=device)
+
+    own_score = _pair_scores(audio, text, text_scale, text_audio, text_ids, block_size)  # (T,) the T->A thresholds
+    best = torch.full((num_audio,), -float("inf"), device=device)  # (A,) each clip's best caption: A->T threshold
+    best.scatter_reduce_(0, text_audio, own_score, "amax")
+    tied_clips, tied_texts = _tied_pairs(
+        text_audio, _identical_rows(audio, block_size)[text_audio], _identical_rows(text, block_size)
     )
-    for b, a0 in enumerate(range(0, num_audio, block_size)):
+
+    # the pairs kept out of the tiles, as keys clip * T + text in order: the true pairs and the tied ones (scored
+    # below); those of a tile are found by two searchsorted
+    pair_key = torch.cat([text_audio * num_text + text_ids, tied_clips * num_text + tied_texts]).sort().values
+    a2t_above = torch.zeros(num_audio, device=device)
+    t2a_above = torch.zeros(num_text, device=device)
+    rows, cols = min(block_size, num_audio), min(text_block_size, num_text)
+    scores, hits = torch.empty(rows, cols, device=device), torch.empty(rows, cols, device=device)
+    ones_cols, ones_rows = torch.ones(cols, device=device), torch.ones(rows, device=device)
+    for a0 in range(0, num_audio, block_size):
         a1 = min(a0 + block_size, num_audio)
-        scores = (F.normalize(audio[a0:a1], dim=-1) @ text.T).mul_(text_scale)  # (b, T)
-        hits = above[: a1 - a0]
-        # A->T: wrong captions scoring >= the best true caption
-        true_idx = captions[a0:a1]
-        true_scores = scores.gather(1, true_idx.clamp_min(0)).masked_fill_(true_idx < 0, -float("inf"))
-        best = true_scores.amax(1, keepdim=True)
-        torch.ge(scores, best, out=hits)
-        a2t_above[a0:a1] = (hits @ ones_text).squeeze(1).long() - (true_scores >= best).sum(1)
-        # T->A: clips of this block scoring >= each text's own clip, less the own clip itself
-        torch.ge(scores, own_score, out=hits)
-        t2a_above += (ones_block[:, : a1 - a0] @ hits).squeeze(0).long()
-        own = texts_by_audio[first_text[b] : first_text[b + 1]]
-        t2a_above[own] -= hits[text_audio[own] - a0, own].long()
-    return (a2t_above + 1).cpu(), (t2a_above + 1).cpu()
+        block = F.normalize(audio[a0:a1], dim=-1)
+        first, last = torch.searchsorted(pair_key, torch.tensor([a0 * num_text, a1 * num_text], device=device))
+        kept_clip, kept_text = pair_key[first:last] // num_text - a0, pair_key[first:last] % num_text  # (P,) by clip
+        for t0 in range(0, num_text, text_block_size):
+            t1 = min(t0 + text_block_size, num_text)
+            tile, tile_hits = scores[: a1 - a0, : t1 - t0], hits[: a1 - a0, : t1 - t0]
+            torch.matmul(block, text[t0:t1].T, out=tile)
+            tile.mul_(text_scale[t0:t1])
+            in_tile = (kept_text >= t0) & (kept_text < t1)
+            tile[kept_clip[in_tile], kept_text[in_tile] - t0] = -float("inf")  # counted apart or never
+            torch.ge(tile, best[a0:a1, None], out=tile_hits)
+            a2t_above[a0:a1] += tile_hits @ ones_cols[: t1 - t0]
+            torch.ge(tile, own_score[t0:t1], out=tile_hits)
+            t2a_above[t0:t1] += ones_rows[: a1 - a0] @ tile_hits
+    tied_score = _pair_scores(audio, text, text_scale, tied_clips, tied_texts, block_size)
+    a2t_above.index_add_(0, tied_clips, (tied_score >= best[tied_clips]).float())
+    t2a_above.index_add_(0, tied_texts, (tied_score >= own_score[tied_texts]).float())
+    return (a2t_above.long() + 1).cpu(), (t2a_above.long() + 1).cpu()
 
 
 def rank_summary(ranks: torch.Tensor, num_candidates: int) -> Dict[str, float]:

@@ -22,11 +22,17 @@ With --config, table 1 has that config's rows only and table 2 runs when it is a
 the steps are synchronised and "peak" is torch's largest GPU allocation (``max_memory_allocated``); --autocast
 bf16 runs the forward passes under ``torch.autocast`` (as ESPnet's --use_amp does, in bf16).
 
+"TFLOP/s" is the arithmetic of one optimizer step (forward and backward of its micro-batches, counted once, after
+the timed steps, by ``torch.utils.flop_counter.FlopCounterMode``: matrix products, convolutions and attention;
+the front end's FFTs and elementwise work are left out) over the median step time. With --peak_tflops (the
+device's dense peak at the precision used, e.g. 989 for an H100/H200 SXM in bf16 by NVIDIA's data sheet) "MFU"
+is that over the peak.
+
 Not a test: figures depend on the machine and its load. Examples:
 
     tools/venv/bin/python bench/train_step.py --threads 2 --batch_sizes 8 16 32 64 --accum_ks 1 2 4 8
     tools/venv/bin/python bench/train_step.py --config egs/TEMPLATE/slap1/conf/train_slap.yaml --device cuda \
-        --autocast bf16 --batch_sizes 64 --accum_ks
+        --autocast bf16 --batch_sizes 64 --accum_ks --peak_tflops 989
 """
 
 import argparse
@@ -75,6 +81,12 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="cpu", help="torch device of the model and batches (cpu, cuda, ...)")
     parser.add_argument("--autocast", choices=["none", "bf16", "fp16"], default="none", help="forward under autocast")
+    parser.add_argument(
+        "--peak_tflops",
+        type=float,
+        default=None,
+        help="the device's dense peak TFLOP/s at the precision used; given, the tables show MFU",
+    )
     parser.add_argument(
         "--text_length",
         type=int,
@@ -151,6 +163,7 @@ def current_rss_kib() -> int:
 def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) -> dict:
     """One configuration, in the current (fresh) process."""
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from espnet2_slap.tasks.slap import SLAPTask  # already there when forked; +RSS leaves the imports out
 
@@ -174,21 +187,22 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
     g = torch.Generator().manual_seed(1)
     ema_before = int(getattr(model, "ema_updates", 0))
 
+    def micro_batch_seconds() -> float:
+        """Forward and backward of one micro-batch: seconds. A fresh batch, as a data loader gives, made outside
+        the timer; only one is alive."""
+        batch = random_batch(batch_size, num_samples, opts.text_length, opts.vocab_size - 1, g)
+        batch = {key: value.to(device) for key, value in batch.items()}
+        synchronize(cuda)
+        start = time.perf_counter()
+        with autocast:
+            loss, _, _ = model(**batch)
+        (loss / k).backward()
+        synchronize(cuda)
+        return time.perf_counter() - start
+
     times = []
     for step in range(opts.warmup + opts.steps):
-        elapsed = 0.0
-        for _ in range(k):
-            # A fresh batch per micro-batch, as a data loader gives, made outside the timer; only one is alive.
-            batch = random_batch(batch_size, num_samples, opts.text_length, opts.vocab_size - 1, g)
-            batch = {key: value.to(device) for key, value in batch.items()}
-            synchronize(cuda)
-            start = time.perf_counter()
-            with autocast:
-                loss, _, _ = model(**batch)
-            (loss / k).backward()
-            synchronize(cuda)
-            elapsed += time.perf_counter() - start
-            del batch, loss
+        elapsed = sum(micro_batch_seconds() for _ in range(k))
         start = time.perf_counter()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=args.grad_clip)
         if not torch.isfinite(grad_norm):
@@ -198,6 +212,9 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
         synchronize(cuda)
         times.append(elapsed + time.perf_counter() - start)
 
+    with FlopCounterMode(display=False) as counter:  # one micro-batch more, untimed, its gradients dropped
+        micro_batch_seconds()
+    optimizer.zero_grad()
     optimizer_steps = opts.warmup + opts.steps
     if hasattr(model, "ema_updates") and int(model.ema_updates) - ema_before != optimizer_steps:
         raise RuntimeError(f"EMA ran {int(model.ema_updates) - ema_before} times in {optimizer_steps} optimizer steps")
@@ -212,6 +229,7 @@ def measure(model_name: str, batch_size: int, k: int, opts: argparse.Namespace) 
         peak_mib=peak_kib / 1024,
         delta_mib=(rss_kib - base_rss) / 1024,
         samples=num_samples,
+        step_flops=counter.get_total_flops() * k,
     )
 
 
@@ -278,14 +296,18 @@ def main(argv=None) -> None:
 
     header = (
         f"{'model':<6} {'B':>4} {'k':>3} {'samples/step':>12} {'s/step':>8} {'min s':>8} {'samples/s':>10} "
-        f"{'peak RSS MiB':>13} {'+RSS MiB':>9}"
+        f"{'peak RSS MiB':>13} {'+RSS MiB':>9} {'GFLOP/step':>10} {'TFLOP/s':>8}"
+        + (f" {'MFU':>6}" if opts.peak_tflops else "")
     )
 
     def row(r):
+        tflops = r["step_flops"] / 1e12 / r["seconds"]
         return (
             f"{r['model']:<6} {r['batch']:>4} {r['k']:>3} {r['batch'] * r['k']:>12} "
             f"{r['seconds']:>8.3f} {r['min_seconds']:>8.3f} "
-            f"{r['batch'] * r['k'] / r['seconds']:>10.1f} {r['peak_mib']:>13.1f} {r['delta_mib']:>9.1f}"
+            f"{r['batch'] * r['k'] / r['seconds']:>10.1f} {r['peak_mib']:>13.1f} {r['delta_mib']:>9.1f} "
+            f"{r['step_flops'] / 1e9:>10.1f} {tflops:>8.3f}"
+            + (f" {tflops / opts.peak_tflops:>6.1%}" if opts.peak_tflops else "")
         )
 
     if opts.device.startswith("cuda"):

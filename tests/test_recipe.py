@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from conftest import MINI_SYNTH_OPTS as SMALL
-from conftest import REPO
+from conftest import REPO, copy_recipes
 from conftest import run_recipe as run
 
 SLAP_SH = REPO / "egs/TEMPLATE/slap1/slap.sh"
@@ -152,47 +152,9 @@ def test_num_splits_shards_the_training_lists(recipe):
     assert (recipe / "exp/slap_sharded/1epoch.pth").exists()
 
 
-@pytest.mark.slow
-def test_num_nodes_trains_through_espnet_launcher_in_one_slurm_job(recipe, tmp_path):
-    """--num_nodes 2 with cmd_backend=slurm: one sbatch job for 2 nodes, srun in it (fakes that run here), two
-    gloo ranks; with the local back-end the option is refused before anything runs."""
-    import json
-    import os
-    import sys
-
-    from conftest import REPO
-    from test_job_runner import FAKE, FAKE_SRUN
-
-    proc = run(recipe, "--stage", "5", "--stop_stage", "5", "--num_nodes", "2", check=False)
+def test_num_nodes_with_the_local_back_end_is_refused_before_anything_runs(tmp_path):
+    """--num_nodes 2 needs a cluster back-end (tests/test_slurm_real.py trains on two Slurm nodes through the recipe,
+    tests/test_job_runner.py through ESPnet's launcher and fakes of sbatch and srun)."""
+    recipe = copy_recipes(tmp_path, "mini_synth") / "mini_synth" / "slap1"
+    proc = run(recipe, "--num_nodes", "2", env={"cmd_backend": "local"}, check=False)
     assert proc.returncode != 0 and "--num_nodes 2 needs a cluster back-end" in proc.stderr
-    fakes = tmp_path / "fakebin"
-    fakes.mkdir()
-    for name, text in (("sbatch", FAKE), ("squeue", FAKE), ("srun", FAKE_SRUN)):
-        (fakes / name).write_text(text.format(python=sys.executable))
-        (fakes / name).chmod(0o755)
-    calls = tmp_path / "calls.jsonl"
-    env = {
-        "cmd_backend": "slurm",
-        "FAKE_CALLS": str(calls),
-        "FAKE_NODES": "2",
-        "PATH": f"{fakes}:{REPO}/tools/venv/bin:{os.environ['PATH']}",
-    }
-    run(
-        recipe,
-        "--stage",
-        "5",
-        "--stop_stage",
-        "5",
-        "--num_nodes",
-        "2",
-        "--tag",
-        "two_nodes",
-        "--train_args",
-        "--max_epoch 1",
-        env=env,
-    )
-    sbatch = [json.loads(line) for line in calls.read_text().splitlines()][0]
-    assert sbatch[0] == "sbatch" and sbatch[sbatch.index("--nodes") + 1] == "2"
-    log = (recipe / "exp/slap_two_nodes/train.log").read_text()
-    assert "--dist_launcher slurm" in log and log.count("slap_train.py --config") == 2
-    assert (recipe / "exp/slap_two_nodes/1epoch.pth").exists()

@@ -153,30 +153,38 @@ def retrieval_ranks(
         text_audio, _identical_rows(audio, block_size)[text_audio], _identical_rows(text, block_size)
     )
 
-    # the pairs kept out of the tiles, as keys clip * T + text in order: the true pairs and the tied ones (scored
-    # below); those of a tile are found by two searchsorted
-    pair_key = torch.cat([text_audio * num_text + text_ids, tied_clips * num_text + tied_texts]).sort().values
+    # the pairs kept out of the tiles, the true ones and the tied ones (scored below), in order of their tile:
+    # tile k = (audio block, text block) holds kept[bounds[k]:bounds[k + 1]]
+    kept_clip, kept_text = torch.cat([text_audio, tied_clips]), torch.cat([text_ids, tied_texts])
+    num_text_blocks = -(-num_text // text_block_size)
+    tile_of = kept_clip // block_size * num_text_blocks + kept_text // text_block_size
+    order = torch.argsort(tile_of)
+    kept_clip, kept_text = kept_clip[order], kept_text[order]
+    num_tiles = -(-num_audio // block_size) * num_text_blocks
+    bounds = torch.searchsorted(tile_of[order], torch.arange(num_tiles + 1, device=device)).tolist()
+
     a2t_above = torch.zeros(num_audio, device=device)
     t2a_above = torch.zeros(num_text, device=device)
     rows, cols = min(block_size, num_audio), min(text_block_size, num_text)
     scores, hits = torch.empty(rows, cols, device=device), torch.empty(rows, cols, device=device)
     ones_cols, ones_rows = torch.ones(cols, device=device), torch.ones(rows, device=device)
+    tile_index = 0
     for a0 in range(0, num_audio, block_size):
         a1 = min(a0 + block_size, num_audio)
-        block = F.normalize(audio[a0:a1], dim=-1)
-        first, last = torch.searchsorted(pair_key, torch.tensor([a0 * num_text, a1 * num_text], device=device))
-        kept_clip, kept_text = pair_key[first:last] // num_text - a0, pair_key[first:last] % num_text  # (P,) by clip
+        block, block_best = F.normalize(audio[a0:a1], dim=-1), best[a0:a1, None]
         for t0 in range(0, num_text, text_block_size):
             t1 = min(t0 + text_block_size, num_text)
             tile, tile_hits = scores[: a1 - a0, : t1 - t0], hits[: a1 - a0, : t1 - t0]
             torch.matmul(block, text[t0:t1].T, out=tile)
             tile.mul_(text_scale[t0:t1])
-            in_tile = (kept_text >= t0) & (kept_text < t1)
-            tile[kept_clip[in_tile], kept_text[in_tile] - t0] = -float("inf")  # counted apart or never
-            torch.ge(tile, best[a0:a1, None], out=tile_hits)
-            a2t_above[a0:a1] += tile_hits @ ones_cols[: t1 - t0]
+            kept = slice(bounds[tile_index], bounds[tile_index + 1])
+            tile_index += 1
+            if kept.stop > kept.start:
+                tile[kept_clip[kept] - a0, kept_text[kept] - t0] = -float("inf")  # counted apart or never
+            torch.ge(tile, block_best, out=tile_hits)
+            a2t_above[a0:a1].addmv_(tile_hits, ones_cols[: t1 - t0])
             torch.ge(tile, own_score[t0:t1], out=tile_hits)
-            t2a_above[t0:t1] += ones_rows[: a1 - a0] @ tile_hits
+            t2a_above[t0:t1].addmv_(tile_hits.T, ones_rows[: a1 - a0])
     tied_score = _pair_scores(audio, text, text_scale, tied_clips, tied_texts, block_size)
     a2t_above.index_add_(0, tied_clips, (tied_score >= best[tied_clips]).float())
     t2a_above.index_add_(0, tied_texts, (tied_score >= own_score[tied_texts]).float())
@@ -194,10 +202,15 @@ def rank_summary(ranks: torch.Tensor, num_candidates: int) -> Dict[str, float]:
 
 
 def retrieval_metrics(
-    audio: Matrix, text: Matrix, text_audio: Matrix, block_size: int = 256, device: Device = "cpu"
+    audio: Matrix,
+    text: Matrix,
+    text_audio: Matrix,
+    block_size: int = 256,
+    device: Device = "cpu",
+    text_block_size: int = 2048,
 ) -> Dict[str, Dict[str, float]]:
     """(A, D), (T, D), (T,) -> {"A->T": {R@1, R@5, R@10, MdNR, MNR}, "T->A": {...}} (see ``retrieval_ranks``)."""
-    a2t, t2a = retrieval_ranks(audio, text, text_audio, block_size, device)
+    a2t, t2a = retrieval_ranks(audio, text, text_audio, block_size, device, text_block_size)
     return {"A->T": rank_summary(a2t, len(t2a)), "T->A": rank_summary(t2a, len(a2t))}
 
 

@@ -3,27 +3,31 @@ the floor: the bare matrix products the blocked method needs.
 
 N random 512-d audio embeddings and N captions (caption = its clip's embedding plus --noise times as much noise),
 one caption per clip. "blocked" is ``espnet2_slap.metrics.retrieval.retrieval_metrics`` (both directions, one pass of
-(block, N) score blocks); "full" builds the whole (N, N) score matrix and argsorts it per direction, as the
+(block, text block) score tiles); "full" builds the whole (N, N) score matrix and argsorts it per direction, as the
 reference code does, and is skipped when its matrix and sort indices (N^2 x 12 bytes) would exceed --full_cap_gib.
-"matmul floor" computes only the (block, N) score products of the blocked method (normalised audio rows times the
-captions, written into one reused buffer): the arithmetic every exact method must do, timed on the same device;
+"matmul floor" computes only the score products of the blocked method, tile by tile (normalised audio rows times
+the captions, written into one reused tile): the arithmetic every exact method must do, timed on the same device;
 "x floor" is the blocked method's time over it.
 
 On --device cuda the inputs are made on the GPU, times are synchronised and the peak is torch's largest allocation
 on it (``max_memory_allocated``); on the CPU it is the process's peak RSS.
 
 Each configuration runs in a fresh interpreter (a subprocess), so its peak RSS (ru_maxrss) is its own: inputs
-(2 x N x 512 x 4 bytes) included. Seconds count the scoring only, not making the inputs.
+(2 x N x 512 x 4 bytes) included. Seconds count the scoring only, not making the inputs. With --repeats R the
+floor and the blocked method run R times each, alternately, and the table gives the median of each one's
+seconds and, as "x floor", the median ratio of the blocked method to the floor run just before it: on a shared
+machine the speed comes and goes over minutes, and a pair run back to back shares the same moment.
 
 Not a test: figures depend on the machine and its load. Example:
 
-    tools/venv/bin/python bench/score_retrieval.py --threads 2 --sizes 10000 50000 200000
+    tools/venv/bin/python bench/score_retrieval.py --threads 2 --sizes 10000 50000 200000 --repeats 3
     tools/venv/bin/python bench/score_retrieval.py --device cuda --sizes 200000
 """
 
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -39,8 +43,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--noise", type=float, default=6.0, help="noise std relative to the clip embedding's")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in every configuration")
-    parser.add_argument("--block_size", type=int, default=256, help="audio rows per score block (blocked method)")
+    parser.add_argument("--block_size", type=int, default=256, help="audio rows per score tile (blocked method)")
+    parser.add_argument("--text_block_size", type=int, default=2048, help="captions per score tile (blocked method)")
     parser.add_argument("--device", default="cpu", help="torch device of the scoring (cpu, cuda, ...)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of the floor and the blocked method, alternated")
     parser.add_argument(
         "--full_cap_gib", type=float, default=8.0, help="skip the full-matrix method when N^2 x 12 bytes exceeds this"
     )
@@ -65,15 +71,18 @@ def full_matrix_metrics(audio, text):
     return result
 
 
-def matmul_floor(audio, text, block_size: int) -> None:
-    """Only the score products of the blocked method: (block, D) normalised audio rows times the (N, D) captions."""
+def matmul_floor(audio, text, block_size: int, text_block_size: int) -> None:
+    """Only the score products of the blocked method: (block, D) normalised audio rows times (text block, D)
+    captions, tile by tile into one buffer."""
     import torch
     import torch.nn.functional as F
 
-    out = torch.empty(min(block_size, len(audio)), len(text), device=audio.device)
+    out = torch.empty(min(block_size, len(audio)), min(text_block_size, len(text)), device=audio.device)
     for a0 in range(0, len(audio), block_size):
         block = F.normalize(audio[a0 : a0 + block_size], dim=-1)
-        torch.matmul(block, text.T, out=out[: len(block)])
+        for t0 in range(0, len(text), text_block_size):
+            captions = text[t0 : t0 + text_block_size]
+            torch.matmul(block, captions.T, out=out[: len(block), : len(captions)])
 
 
 def run_child(method: str, num: int, args) -> dict:
@@ -92,9 +101,11 @@ def run_child(method: str, num: int, args) -> dict:
     start = time.perf_counter()
     metrics = None
     if method == "blocked":
-        metrics = retrieval_metrics(audio, text, torch.arange(num), block_size=args.block_size, device=args.device)
+        metrics = retrieval_metrics(
+            audio, text, torch.arange(num), args.block_size, args.device, text_block_size=args.text_block_size
+        )
     elif method == "floor":
-        matmul_floor(audio, text, args.block_size)
+        matmul_floor(audio, text, args.block_size, args.text_block_size)
     else:
         metrics = full_matrix_metrics(audio, text)
     if cuda:
@@ -115,6 +126,7 @@ def main(cmd=None):
         return
     print(
         f"device={args.device} threads={args.threads} dim={args.dim} noise={args.noise} block_size={args.block_size} "
+        f"text_block_size={args.text_block_size} "
         f"full_cap={args.full_cap_gib} GiB"
     )
     memory = "peak GPU memory" if args.device.startswith("cuda") else "peak RSS"
@@ -129,27 +141,43 @@ def main(cmd=None):
         str(args.threads),
         "--block_size",
         str(args.block_size),
+        "--text_block_size",
+        str(args.text_block_size),
         "--device",
         args.device,
     ]
     for num in args.sizes:
-        floor = None
-        for method in ("floor", "blocked", "full"):
-            name = "matmul floor" if method == "floor" else method
+        runs = {"floor": [], "blocked": [], "full": []}
+        for method in ["floor", "blocked"] * args.repeats + ["full"]:
             if method == "full" and num * num * 12 > args.full_cap_gib * GIB:
-                print(f"| {num} | {name} | skipped: needs {num * num * 12 / GIB:.0f} GiB > cap | | | | |", flush=True)
+                runs["full"] = f"skipped: needs {num * num * 12 / GIB:.0f} GiB > cap"
                 continue
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", method, str(num), *forwarded], capture_output=True, text=True
             )
             if proc.returncode != 0:
-                print(f"| {num} | {name} | failed: {proc.stderr.strip().splitlines()[-1]} | | | | |", flush=True)
+                runs[method] = f"failed: {proc.stderr.strip().splitlines()[-1]}"
+                break
+            runs[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        floors = [r["seconds"] for r in runs["floor"]] if isinstance(runs["floor"], list) else []
+        for method, results in runs.items():
+            name = "matmul floor" if method == "floor" else method
+            if isinstance(results, str):
+                print(f"| {num} | {name} | {results} | | | | |", flush=True)
                 continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            floor = r["seconds"] if method == "floor" else floor
-            ratio = f"{r['seconds'] / floor:.2f}" if floor else ""
+            if not results:
+                continue
+            seconds = [r["seconds"] for r in results]
+            ratio = ""
+            if floors:  # the full method runs once, after all: against the fastest floor
+                ratios = [s / f for s, f in zip(seconds, floors)] if method != "full" else [seconds[0] / min(floors)]
+                ratio = f"{statistics.median(ratios):.2f}"
+            r = results[0]
             figures = f"{r['R@1']:.2f} | {r['MdNR']:.4f}" if "R@1" in r else " | "
-            print(f"| {num} | {name} | {r['seconds']:.1f} | {ratio} | {r['peak_gib']:.2f} | {figures} |", flush=True)
+            peak = max(r["peak_gib"] for r in results)
+            print(
+                f"| {num} | {name} | {statistics.median(seconds):.1f} | {ratio} | {peak:.2f} | {figures} |", flush=True
+            )
 
 
 if __name__ == "__main__":

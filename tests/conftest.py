@@ -18,22 +18,9 @@ RECIPE_FIXTURES = {"mini_synth", "packed_model"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Marks the recipe fixtures' users slow. For pytest-xdist (``-n``, with ``--dist loadgroup`` from pytest.ini)
-    it puts each module's tests in one group, run on one worker in order as ``--dist loadfile`` would, and every
-    user of the default recipe's one run in the group "mini_synth": that run is made once, on that group's worker,
-    and the tests that change its directory (test_recipe.py) never run beside those that read it. On a worker the
-    groups with slow tests come first (the default recipe's first of all), so that no long group starts last."""
-    groups = {}
     for item in items:
-        uses_recipe = bool(RECIPE_FIXTURES & set(getattr(item, "fixturenames", ())))
-        if uses_recipe:
+        if RECIPE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        group = "mini_synth" if uses_recipe else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups[item] = group
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        slow = {groups[item] for item in items if item.get_closest_marker("slow")}
-        items.sort(key=lambda item: (groups[item] != "mini_synth", groups[item] not in slow))
 
 
 def run_module(module: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:

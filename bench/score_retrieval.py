@@ -147,24 +147,24 @@ def main(cmd=None):
         args.device,
     ]
     for num in args.sizes:
-        runs = {"floor": [], "blocked": [], "full": []}
+        runs = {"floor": [], "blocked": [], "full": []}  # each method's results, in the order they ran
+        notes = {}  # a method that was skipped or failed: why
         for method in ["floor", "blocked"] * args.repeats + ["full"]:
             if method == "full" and num * num * 12 > args.full_cap_gib * GIB:
-                runs["full"] = f"skipped: needs {num * num * 12 / GIB:.0f} GiB > cap"
+                notes["full"] = f"skipped: needs {num * num * 12 / GIB:.0f} GiB > cap"
                 continue
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", method, str(num), *forwarded], capture_output=True, text=True
             )
             if proc.returncode != 0:
-                runs[method] = f"failed: {proc.stderr.strip().splitlines()[-1]}"
+                notes[method] = f"failed: {proc.stderr.strip().splitlines()[-1]}"
                 break
             runs[method].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        floors = [r["seconds"] for r in runs["floor"]] if isinstance(runs["floor"], list) else []
+        floors = [r["seconds"] for r in runs["floor"]]
         for method, results in runs.items():
             name = "matmul floor" if method == "floor" else method
-            if isinstance(results, str):
-                print(f"| {num} | {name} | {results} | | | | |", flush=True)
-                continue
+            if method in notes:
+                print(f"| {num} | {name} | {notes[method]} | | | | |", flush=True)
             if not results:
                 continue
             seconds = [r["seconds"] for r in results]

@@ -119,12 +119,15 @@ def copy_recipes(dest: Path, *names: str) -> Path:
     return egs
 
 
-def run_recipe(recipe: Path, *args: str, env: dict = None, check: bool = True) -> subprocess.CompletedProcess:
-    """``./run.sh args`` in ``recipe`` with this checkout's venv (and ``env`` added); on failure show its output."""
+def run_recipe(
+    recipe: Path, *args: str, env: dict = None, check: bool = True, script: str = "./run.sh"
+) -> subprocess.CompletedProcess:
+    """``./run.sh args`` (or another ``script`` of the recipe) in ``recipe`` with this checkout's venv (and ``env``
+    added); on failure show its output."""
     env = {**os.environ, "MAIN_ROOT": str(REPO), "PATH": f"{REPO}/tools/venv/bin:{os.environ['PATH']}", **(env or {})}
-    proc = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True)
+    proc = subprocess.run([script, *args], cwd=recipe, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(f"{script} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
 
 

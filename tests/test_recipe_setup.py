@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, copy_recipes
 
 TEMPLATE = REPO / "egs" / "TEMPLATE" / "slap1"
-LINKED = ("slap.sh", "path.sh", "utils")
+LINKED = ("slap.sh", "sweep.sh", "path.sh", "utils")
 QUEUE_CONFS = ("slurm.conf", "sge.conf", "pbs.conf")
 
 
@@ -66,7 +66,8 @@ def tree(root: Path) -> dict:
 
 
 def test_setup_and_mini_synths_own_files_make_the_default_recipe(tmp_path):
-    """setup.sh's recipe with mini_synth's own files (run.sh, db.sh, README.md, local/, conf/tuning/) in place and
+    """setup.sh's recipe with mini_synth's own files (run.sh, db.sh, README.md, local/, conf/tuning/, its studies
+    conf/sweep/ and conf/score_sweep.yaml) in place and
     the template's paper-scale configs left out is egs/mini_synth/slap1 file for file and link for link: the default
     recipe's run (conftest.py's mini_synth, tests/test_recipe.py) is the run of a recipe that setup.sh makes."""
     egs = copy_recipes(tmp_path)
@@ -77,6 +78,8 @@ def test_setup_and_mini_synths_own_files_make_the_default_recipe(tmp_path):
     shutil.rmtree(new / "local")
     shutil.copytree(mini / "local", new / "local")
     shutil.copytree(mini / "conf" / "tuning", new / "conf" / "tuning")
+    shutil.copytree(mini / "conf" / "sweep", new / "conf" / "sweep")
+    shutil.copy2(mini / "conf" / "score_sweep.yaml", new / "conf" / "score_sweep.yaml")
     made = tree(new)
     paper_scale = {name for name in made if re.fullmatch(r"conf/train_\w+\.yaml", name)}
     assert paper_scale == {f"conf/{p.name}" for p in (TEMPLATE / "conf").glob("train_*.yaml")}  # mini_synth: tiny only

@@ -70,5 +70,8 @@ def test_small_validation_set_warning(tmp_path):
     assert "has 5 utterances, fewer than 100" in warning
     assert "valid r1_t2a (best_model_criterion) moves in steps of 1/5 = 0.2" in warning
     assert "the 3 best epochs" in warning
+    args.best_model_criterion = [("valid", "epoch", "max")]  # the last epochs: nothing is ranked
+    assert validation_size_warning(args) is None
+    args.best_model_criterion = [("valid", "r1_t2a", "max")]
     args.valid_data_path_and_name_and_type = [(write_list(tmp_path / "wav.scp", 100), "speech", "sound")]
     assert validation_size_warning(args) is None

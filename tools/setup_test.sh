@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond tools/setup.sh: Debian's slurm-wlm and munge, for the real-Slurm tests
 # (tests/test_slurm_real.py start their own slurmctld, slurmd and munged from a temporary directory; nothing is
-# configured or started here). Idempotent and quiet: does nothing when both are installed; runs apt-get update
+# configured or started here), and fluidsynth with fluid-soundfont-gm, for tests/test_gm_render.py's render. Idempotent and quiet: does nothing when both are installed; runs apt-get update
 # only when the package lists lack them. Needs root (or sudo) to install.
 set -euo pipefail
-packages=(slurm-wlm munge)
+packages=(slurm-wlm munge fluidsynth fluid-soundfont-gm)
 
 installed() {
     local p
@@ -15,7 +15,7 @@ installed() {
 installed && exit 0
 
 if ! command -v apt-get > /dev/null; then
-    echo "tools/setup_test.sh: no apt-get here: install ${packages[*]} (Slurm and MUNGE) by hand" >&2
+    echo "tools/setup_test.sh: no apt-get here: install ${packages[*]} (Slurm, MUNGE, FluidSynth, a GM soundfont) by hand" >&2
     exit 1
 fi
 sudo=()

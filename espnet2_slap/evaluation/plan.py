@@ -2,6 +2,7 @@
 
     retrieval: true          # retrieval on every test set with captions (default true)
     modality_gap: true       # linear separability, centroid distance, UMAP picture (default true)
+    umap: true               # the UMAP picture of the gap (default true; false saves ~30 s a run in sweeps)
     zero_shot:               # one entry a label file of the test sets (dump/raw/<set>/<labels>)
       - labels: utt2tags
         classes: tags.classes    # class list in the set's dir (default: the sorted labels seen)
@@ -54,6 +55,7 @@ class ProbeTask(LabelTask):
 class ScorePlan:
     retrieval: bool = True
     modality_gap: bool = True
+    umap: bool = True
     zero_shot: List[ZeroShotTask] = field(default_factory=list)
     probe: List[ProbeTask] = field(default_factory=list)
 

@@ -4,7 +4,7 @@
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 RETRIEVAL_COLUMNS = ("R@1", "R@5", "R@10", "MdNR", "MNR")
 MULTI_LABEL_COLUMNS = ("ROC-AUC", "mAP", "mAR")
@@ -125,10 +125,67 @@ def probe_section(probes: Dict[str, Dict]) -> List[str]:
     return lines
 
 
-def results_markdown(results: Dict, exp: Path, model_file: str, model_sha256: str) -> str:
-    """RESULTS.md of stage 8: for each test set, the counts and retrieval, zero-shot, modality gap and probe
-    tables it has."""
+def gap_section(gap: Dict) -> List[str]:
+    """The modality gap of each space ({space: {separability, centroid_distance}}) and the UMAP picture's space."""
+    lines = [
+        "",
+        "### Modality gap (linear separability %: 50 = no gap; centroid distance of the L2-normalised embeddings)",
+        "",
+        "| space | linear separability | centroid distance |",
+        "| --- | --- | --- |",
+    ]
+    for space, g in gap.items():
+        if space != "umap":
+            lines.append(f"| {space} | {g['separability']:.1f} | {g['centroid_distance']:.3f} |")
+    if gap["umap"]["png"] is None:
+        return lines + ["", "UMAP: not drawn (`umap: false` in the score config)"]
+    return lines + ["", f"UMAP ({gap['umap']['space']}): `{gap['umap']['png']}`"]
+
+
+def averaged_epochs(selection: Dict) -> str:
+    """E.g. "30, 29, 28 (valid.epoch: 30, 29, 28)": the epochs of the evaluated model, with their values."""
+    if not selection["epochs"]:
+        return "not known"
+    epochs = ", ".join(str(e) for e in selection["epochs"])
+    if not selection["values"]:
+        return epochs
+    return f"{epochs} ({selection['criterion']}: {', '.join(f'{v:.4g}' for v in selection['values'])})"
+
+
+def model_selection_section(selection: Optional[Dict], model_file: str) -> List[str]:
+    """What stage 6 recorded of the model (``<exp>/model_selection.json``, None when absent): epochs trained, the
+    rule, the epochs averaged with their values and why."""
+    lines = ["## Model selection", ""]
+    if selection is None:
+        return lines + [
+            "The model was trained elsewhere: how long and which epochs it averages are not recorded here (no "
+            "model_selection.json, which stage 6 writes).",
+            "",
+        ]
+    trained = f"- epochs trained: {selection['epochs_trained']}"
+    if selection["max_epoch"] is not None:
+        trained += f" (max_epoch {selection['max_epoch']})"
+    if selection["model_file"] != model_file:
+        return lines + [
+            trained,
+            f"- the model scored, `{model_file}`, is not the one stage 6 selected (`{selection['model_file']}`): how "
+            "it was chosen is not recorded (run stage 6 with the same options to record it)",
+            "",
+        ]
+    return lines + [
+        trained,
+        f"- rule: {selection['rule']} (model file `{selection['model_file']}`)",
+        f"- epochs averaged: {averaged_epochs(selection)}",
+        f"- why: {selection['reason']}",
+        "",
+    ]
+
+
+def results_markdown(results: Dict, exp: Path, model_file: str, model_sha256: str, selection: Optional[Dict]) -> str:
+    """RESULTS.md of stage 8: the model, its selection (``model_selection_section``), then for each test set the
+    counts and retrieval, zero-shot, modality gap and probe tables it has."""
     lines = [f"# RESULTS: {exp}", "", f"Model: `{exp / model_file}` (SHA-256 {model_sha256[:16]}...)", ""]
+    lines += model_selection_section(selection, model_file)
     for dset, res in results.items():
         lines += [f"## {dset}", ""]
         if "retrieval" in res:
@@ -136,15 +193,7 @@ def results_markdown(results: Dict, exp: Path, model_file: str, model_sha256: st
         if res.get("zero_shot"):
             lines += zero_shot_sections(res["zero_shot"])
         if "modality_gap" in res:
-            gap = res["modality_gap"]
-            lines += [
-                "",
-                "### Modality gap (projections)",
-                "",
-                f"- linear separability: {gap['separability']:.1f} % (50 % = no gap)",
-                f"- centroid distance: {gap['centroid_distance']:.3f}",
-                f"- UMAP: `{gap['umap']}`",
-            ]
+            lines += gap_section(res["modality_gap"])
         if res.get("probe"):
             lines += probe_section(res["probe"])
         lines.append("")

@@ -1,9 +1,11 @@
 """Stage 8: every task of a score plan on the test sets' embeddings (stage 7's ``<exp>/embed/<set>``), scored
 with one loaded model (it embeds the zero-shot prompts), into ``<exp>/results.json`` and ``<exp>/RESULTS.md``.
 
-Per test set: the counts, retrieval on each embedding kind with the chance level, and the modality gap on the
-projections (sets with captions); zero-shot on each label file of the plan that the set has; the probes whose
-scored split is this set. Embeddings are used only when their identity is this model's (identity.py).
+Per test set: the counts, retrieval and the modality gap on each embedding kind (sets with captions; retrieval
+with the chance level, the gap with a UMAP picture of the kind retrieval uses first); zero-shot on each label file
+of the plan that the set has; the probes whose scored split is this set. Embeddings are used only when their
+identity is this model's (identity.py). RESULTS.md opens with the model selection that stage 6 recorded in
+``<exp>/model_selection.json``.
 """
 
 import json
@@ -19,6 +21,7 @@ from espnet2_slap.evaluation.prompts import embed_prompts
 from espnet2_slap.evaluation.readers import class_list, load_embeddings, read_labelled, text_audio_rows
 from espnet2_slap.evaluation.report import results_markdown
 from espnet2_slap.evaluation.scorers import caption_counts, score_gap, score_probe, score_retrieval, score_zero_shot
+from espnet2_slap.train.model_selection import read_record
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +114,26 @@ class Stage8:
             return task.sets
         return [d for d in self.test_sets if self.label_path(d, task.labels).is_file()]
 
+    def modality_gap(self, dset: str, emb: Path) -> Dict:
+        """{kind: {separability, centroid_distance}} for each retrieval kind (in their order), and "umap": {space,
+        png}, the picture of the first kind (SLAP: prediction, CLAP: projection)."""
+        kinds = self.retrieval_kinds(dset)
+        gap: Dict = {}
+        for kind in kinds:
+            _, audio = load_embeddings(emb, f"audio_{kind}")
+            _, text = load_embeddings(emb, f"text_{kind}")
+            png = emb / "umap.png" if kind == kinds[0] and self.plan.umap else None
+            gap[kind] = score_gap(audio, text, self.seed, png, f"{self.exp.name}: {dset} ({kind})", self.device)
+        gap["umap"] = {"space": kinds[0], "png": gap[kinds[0]].pop("umap", None)}
+        return gap
+
     def score_set(self, dset: str) -> Dict:
         res: Dict = {}
         captions = (self.dumpdir / dset / "text").is_file()
         if captions and (self.plan.retrieval or self.plan.modality_gap):
             emb = self.embed_dir(dset, ["audio", "text"])
-            audio_ids, audio = load_embeddings(emb, "audio_projection")
-            text_ids, text = load_embeddings(emb, "text_projection")
+            audio_ids, _ = load_embeddings(emb, "audio_projection")
+            text_ids, _ = load_embeddings(emb, "text_projection")
             res["counts"] = caption_counts(text_audio_rows(text_ids, audio_ids, emb / "text2audio"), len(audio_ids))
             if self.plan.retrieval:
                 res["retrieval"] = score_retrieval(
@@ -134,8 +150,7 @@ class Stage8:
                 logger.warning(f"zero-shot {task.name}: not scored on {dset}: {why}")
                 res["zero_shot"][task.name] = {"not_run": why}
         if captions and self.plan.modality_gap:
-            png, title = emb / "umap.png", f"{self.exp.name}: {dset}"
-            res["modality_gap"] = score_gap(audio, text, self.seed, png, title, self.device)
+            res["modality_gap"] = self.modality_gap(dset, emb)
         res["probe"] = {task.name: self.probe(task) for task in self.plan.probe if task.splits[2] == dset}
         return res
 
@@ -157,11 +172,12 @@ class Stage8:
 
     def run(self) -> Dict:
         self.check_plan()
+        selection = read_record(self.exp / "model_selection.json")  # a bad record fails before the scoring
         for name in ("RESULTS.md", "results.json"):  # no figures of an earlier model are left if this run fails
             (self.exp / name).unlink(missing_ok=True)
         results = {dset: self.score_set(dset) for dset in self.test_sets}
         (self.exp / "results.json").write_text(json.dumps(results, indent=2, default=_plain), encoding="utf-8")
-        markdown = results_markdown(results, self.exp, self.model_file, self.model_id["model_sha256"])
+        markdown = results_markdown(results, self.exp, self.model_file, self.model_id["model_sha256"], selection)
         (self.exp / "RESULTS.md").write_text(markdown, encoding="utf-8")
         logger.info(f"wrote {self.exp / 'RESULTS.md'} and {self.exp / 'results.json'}")
         return results

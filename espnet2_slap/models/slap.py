@@ -12,8 +12,9 @@ from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
 from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
 from espnet2_slap.layers.ema import TauSchedule, ema_update_, make_target
 from espnet2_slap.layers.mlp import MLP
-from espnet2_slap.losses.byol import inter_modal_loss, intra_modal_loss
-from espnet2_slap.models.two_tower import TwoTowerModel
+from espnet2_slap.losses.byol import inter_modal_loss, intra_modal_loss, regression_distance
+from espnet2_slap.metrics.inbatch import embedding_std, inbatch_recall_at_1
+from espnet2_slap.models.two_tower import TowerOutput, TwoTowerModel
 
 
 class SLAPModel(TwoTowerModel):
@@ -125,6 +126,25 @@ class SLAPModel(TwoTowerModel):
             loss_inter=loss_inter.detach(),
             loss_intra=loss_intra.detach(),
             **self.inbatch_stats(audio.prediction, text_out.prediction, audio.projection, text_out.projection),
+            **self.learning_stats(audio, text_out, target_audio, target_text),
             tau=torch.tensor(self.tau),
         )
         return self.loss_output(loss, stats, speech.size(0), utt_id)
+
+    @staticmethod
+    @torch.no_grad()
+    def learning_stats(
+        audio: TowerOutput, text: TowerOutput, target_audio: torch.Tensor, target_text: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        """What tells learning from collapse, beside the loss terms and ``std_*`` of the projections: the spread
+        of the predictions (``std_*_pred``), in-batch R@1 on the projections (``r1_*_proj``; ``r1_*`` are on the
+        predictions) and the online-target distance d(z, z~) of each tower (``target_dist_*``, 0 when the target
+        has caught up with the online tower, as in a collapse or with tau near 0)."""
+        return dict(
+            std_audio_pred=embedding_std(audio.prediction),
+            std_text_pred=embedding_std(text.prediction),
+            r1_a2t_proj=inbatch_recall_at_1(audio.projection, text.projection),
+            r1_t2a_proj=inbatch_recall_at_1(text.projection, audio.projection),
+            target_dist_audio=regression_distance(audio.projection.detach(), target_audio).mean(),
+            target_dist_text=regression_distance(text.projection.detach(), target_text).mean(),
+        )

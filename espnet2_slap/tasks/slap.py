@@ -39,6 +39,8 @@ from espnet2_slap.models.slap import SLAPModel
 from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.train.fresh_batches import FreshBatchSampler
 from espnet2_slap.train.lazy_sound import register_lazy_sound
+from espnet2_slap.train.model_selection import LAST_EPOCHS, MIN_VALID_UTTERANCES
+from espnet2_slap.train.param_groups import scale_lr_of
 from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
 from espnet2_slap.train.skip_bad_audio import SkipBadAudioCollateFn
 from espnet2_slap.train.trainer import SLAPTrainer, skipped_summary
@@ -85,20 +87,17 @@ model_choices = ClassChoices(
 )
 
 
-# Fewer validation utterances than this make the model selection (best_model_criterion, keep_nbest_models) a
-# draw: an in-batch recall over N clips moves in steps of 1/N (0.2 for 5 clips) and its binomial noise,
-# sqrt(p (1 - p) / N), is 5 points at N = 100 and p = 0.5: epochs a few points apart cannot be told apart.
-MIN_VALID_UTTERANCES = 100
-
-
 def count_parameters(module: Optional[torch.nn.Module]) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
 def validation_size_warning(args: argparse.Namespace) -> Optional[str]:
-    """The warning for a validation set too small for its best_model_criterion (None when it is large enough)."""
+    """The warning for a validation set too small for its best_model_criterion (None when it is large enough, or
+    when the criterion ranks nothing: ``valid epoch max``, the last epochs, slap.sh --model_selection last)."""
     lists = getattr(args, "valid_data_path_and_name_and_type", None) or []
     if not lists or not getattr(args, "best_model_criterion", None):
+        return None
+    if tuple(args.best_model_criterion[0]) == LAST_EPOCHS:
         return None
     with open(lists[0][0], encoding="utf-8") as f:
         num_valid = sum(1 for line in f if line.strip())
@@ -115,7 +114,8 @@ def validation_size_warning(args: argparse.Namespace) -> Optional[str]:
         f"the validation set ({lists[0][0]}) has {num_valid} utterances, fewer than {MIN_VALID_UTTERANCES}: "
         f"{phase} {key} (best_model_criterion) {how}, so the {nbest} best epochs that are averaged "
         "(keep_nbest_models) are picked by chance as much as by merit. Give the validation set more clips, or "
-        "score a fixed epoch (the recipe's --inference_model <N>epoch.pth)"
+        "average the last epochs (the recipe's --model_selection last) or score a fixed one (--inference_model "
+        "<N>epoch.pth)"
     )
 
 
@@ -175,6 +175,13 @@ class SLAPTask(AbsTask):
             help="Redraw the contents of the training batches every epoch from --seed and the epoch (same "
             "number and sizes of batches; resume draws them again): new in-batch negatives each epoch. "
             "ESPnet's samplers make the batches once and only reshuffle their order",
+        )
+
+        group.add_argument(
+            "--predictor_lr_scale",
+            type=float,
+            default=1.0,
+            help="SLAP: the predictors' learning rate is optim_conf lr times this (their own parameter group)",
         )
 
         group = parser.add_argument_group(description="Preprocess related")
@@ -387,6 +394,14 @@ class SLAPTask(AbsTask):
         warning = validation_size_warning(args)  # here: in training only, once ESPnet has set up logging
         if warning:
             logging.warning(warning)
+        heads = (getattr(model, "audio_predictor", None), getattr(model, "text_predictor", None))
+        predictors = [m for m in heads if m is not None]
+        scale = getattr(args, "predictor_lr_scale", 1.0)
+        if scale != 1.0:
+            if not predictors:
+                raise ValueError(f"--predictor_lr_scale {scale}: model {args.model} has no predictors (SLAP has)")
+            scale_lr_of(optimizers[0], predictors, scale)
+            logging.info(f"the predictors learn at {scale} x the learning rate of the rest")
         if isinstance(model, TwoTowerModel):
             optimizers[0].register_step_post_hook(lambda optimizer, opt_args, opt_kwargs: model.after_optimizer_step())
         return optimizers

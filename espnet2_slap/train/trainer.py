@@ -1,8 +1,11 @@
-"""ESPnet's Trainer, logging how many utterances were skipped for a bad audio file and warning of a collapse."""
+"""ESPnet's Trainer, logging how many utterances were skipped for a bad audio file, warning of a collapse, and
+reporting the epoch's number at validation (``valid epoch``: ``best_model_criterion valid epoch max`` averages the
+last keep_nbest_models epochs)."""
 
 import logging
 import math
-from typing import Dict, List, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional
 
 import torch
 from espnet2.train.reporter import SubReporter, aggregate
@@ -61,9 +64,28 @@ def collapse_warning(epoch: int, history: List[Dict[str, float]], dim: int) -> O
     )
 
 
+@contextmanager
+def reporting_epoch(reporter: SubReporter) -> Iterator[SubReporter]:
+    """Within it, each step of ``reporter`` (ESPnet's ``register(stats, weight)``, then ``next()``) also registers
+    ``epoch``, the reporter's epoch, just before ``next()``: in the step the stats opened, so no count changes, and
+    unweighted, so it aggregates (nanmean) to exactly the epoch, whatever the weights of the other stats."""
+    close_step = reporter.next
+
+    def next_with_epoch() -> None:
+        reporter.register({"epoch": reporter.get_epoch()})
+        close_step()
+
+    reporter.next = next_with_epoch
+    try:
+        yield reporter
+    finally:
+        del reporter.next  # the class's next() again
+
+
 class SLAPTrainer(Trainer):
-    """ESPnet's Trainer; after each epoch and at the end of training it logs the skipped-utterance counts, and
-    after each training epoch it warns when the projections have collapsed (``collapse_warning``)."""
+    """ESPnet's Trainer; after each epoch and at the end of training it logs the skipped-utterance counts, after
+    each training epoch it warns when the projections have collapsed (``collapse_warning``), and each validation
+    reports ``epoch`` (``reporting_epoch``)."""
 
     # the std_audio / std_text of this process's latest training epochs (after --resume, from the resumed one)
     std_history: List[Dict[str, float]] = []
@@ -87,7 +109,8 @@ class SLAPTrainer(Trainer):
 
     @classmethod
     def validate_one_epoch(cls, *args, **kwargs) -> None:
-        super().validate_one_epoch(*args, **kwargs)
+        with reporting_epoch(kwargs["reporter"]):
+            super().validate_one_epoch(*args, **kwargs)
         log_skipped("after validating this epoch")
 
     @classmethod

@@ -27,7 +27,7 @@ fi
 cp "${template}/cmd.sh" "${dir}/"
 mkdir -p "${dir}/conf" "${dir}/local"
 cp "${template}"/conf/*.conf "${template}"/conf/*.yaml "${dir}/conf/"
-for f in slap.sh path.sh utils; do
+for f in slap.sh sweep.sh path.sh utils; do
     ln -s "../../TEMPLATE/slap1/${f}" "${dir}/${f}"
 done
 

@@ -8,8 +8,10 @@
 #   4. statistics (shape files, feature normalisation stats), in --nj jobs through ${train_cmd}
 #   5. training (--train_config; --ngpu N a node, --num_nodes M on a cluster, DDP through ESPnet's launcher;
 #      --num_splits N shards the training lists for --multiple_iterator), through ${cuda_cmd}
-#   6. the model to evaluate: checks the n-best average that ESPnet's trainer wrote at the end of stage 5 (by the
-#      config's best_model_criterion), or --inference_model
+#   6. the model to evaluate: checks the n-best average that ESPnet's trainer wrote at the end of stage 5 by the
+#      rule of --model_selection (auto: the last keep_nbest_models epochs when the validation set has fewer than
+#      100 clips, else the config's best_model_criterion), or --inference_model; records which epochs it holds
+#      and why in <exp>/model_selection.json (RESULTS.md opens with it)
 #   7. embeddings of the test sets (python -m espnet2_slap.bin.slap_embed) into <exp>/embed/<set>, in
 #      --inference_nj jobs through ${decode_cmd}
 #   8. scoring into <exp>/RESULTS.md and results.json (python -m espnet2_slap.bin.slap_results): retrieval,
@@ -59,7 +61,8 @@ tag=""                   # experiment name: exp/slap_<tag> (default: the config'
 train_args=""            # more options of slap_train (stages 4 and 5)
 num_splits=1             # N, or auto: one split per --split_size training utterances (1 below that)
 split_size=100000        # training utterances a split with --num_splits auto
-inference_model=""       # model file in the exp dir (default: the average of the config's first best_model_criterion)
+model_selection=auto     # the epochs stage 6's model averages: last (the last keep_nbest_models), config (the best by the config's best_model_criterion), auto (last with fewer than 100 validation clips, else config)
+inference_model=""       # model file in the exp dir, evaluated instead of the average that --model_selection names
 skip_train=false         # evaluation only: stages 1, 2 (test sets), 7, 8 with a model trained elsewhere
 packed_model=""          # with --skip_train: a zip packed by stage 6 (espnet2 pack; config paths rewritten)
 inference_config=""      # with --skip_train and no --packed_model: config.yaml and --inference_model PTH
@@ -133,11 +136,7 @@ exp=${expdir}/slap_${tag}
 stats_dir=${expdir}/stats_${fs}
 token_dir=data/token_list/${token_type}
 [ "${token_type}" = bpe ] && token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
-if [ "${skip_train}" = false ]; then
-    criterion=$(${python} -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])).get('best_model_criterion') or [['valid', 'loss', 'min']]; print('.'.join(c[0][:2]))" "${train_config}")
-    [ -n "${inference_model}" ] || inference_model=${criterion}.ave.pth
-    model_file=${exp}/${inference_model}
-fi
+case "${model_selection}" in auto|config|last) ;; *) die "--model_selection must be auto, config or last, not ${model_selection}" ;; esac
 
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 run_train_stage() { [ "${skip_train}" = false ] && run_stage "$1"; }
@@ -282,6 +281,21 @@ if run_train_stage 4; then
     fi
 fi
 
+selection_rule=""; criterion_opts=()
+choose_model_selection() {  # the rule of --model_selection: selection_rule, criterion_opts (stage 5), model_file
+    local chosen criterion triple why
+    chosen=$(${python} -m espnet2_slap.bin.slap_model_selection rule --model_selection "${model_selection}" \
+        --train_config "${train_config}" --valid_list "${dumpdir}/raw/${valid_set}/wav.scp" \
+        2> >(grep -v ' INFO: ' >&2)) || die "--model_selection ${model_selection}: no rule (above)"
+    IFS=$'\t' read -r selection_rule criterion triple why <<< "${chosen}"
+    # given to slap_train, --best_model_criterion replaces the config's list: only the last epochs are averaged
+    [ "${selection_rule}" = last ] && criterion_opts=(--best_model_criterion "${triple}")
+    log "Model selection: ${selection_rule}, ${criterion}.ave.pth (${why})"
+    model_file=${exp}/${inference_model:-${criterion}.ave.pth}
+    [ -z "${inference_model}" ] || log "Model selection: --inference_model ${inference_model} is evaluated instead"
+}
+if [ "${skip_train}" = false ] && [ "${stop_stage}" -ge 5 ] && [ "${stage}" -le 9 ]; then choose_model_selection; fi
+
 if run_train_stage 5 && ! { log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)";
         done_or_mark "${exp}/.train.done" "stage 5"; }; then
     mkdir -p "${exp}"
@@ -320,7 +334,7 @@ if run_train_stage 5 && ! { log "Stage 5: training ${train_config} into ${exp} (
         --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" --multiprocessing_distributed true -- \
         ${python} -m espnet2_slap.bin.slap_train --config "${train_config}" \
             "${token_opts[@]}" "${train_data_opts[@]}" --valid_shape_file "${stats_dir}/valid/speech_shape" \
-            "${norm_opts[@]}" --resume true --output_dir "${exp}" ${train_args} &
+            "${norm_opts[@]}" --resume true --output_dir "${exp}" ${train_args} "${criterion_opts[@]}" &
     train_pid=$!
     log "Stage 5: follow the training with: tail -f ${exp}/train.log (its epoch results and warnings follow here)"
     # the new train.log from its first line (the launcher keeps an older one as train.1.log, ...), until training ends
@@ -331,7 +345,14 @@ fi
 
 if run_train_stage 6; then
     log "Stage 6: the model to evaluate: ${model_file}"
-    [ -e "${model_file}" ] || die "${model_file} is missing: did stage 5 finish? (or give --inference_model, a file in ${exp})"
+    [ -e "${model_file}" ] || die "${model_file} is missing: did stage 5 finish? Was ${exp} trained with another --model_selection (its config.yaml's best_model_criterion)? (or give --inference_model, a file in ${exp})"
+    record_opts=()
+    [ -z "${inference_model}" ] || record_opts=(--inference_model "${inference_model}")
+    recorded=$(${python} -m espnet2_slap.bin.slap_model_selection record --exp "${exp}" \
+        --model_selection "${model_selection}" --train_config "${train_config}" \
+        --valid_list "${dumpdir}/raw/${valid_set}/wav.scp" "${record_opts[@]}" 2> >(grep -v ' INFO: ' >&2)) \
+        || die "stage 6: the model selection could not be recorded (above)"
+    log "Stage 6: ${recorded}"
 fi
 
 if [ "${skip_train}" = true ] && { run_stage 7 || run_stage 8; }; then
@@ -386,7 +407,7 @@ if run_stage 8; then
     scored=()
     for dset in ${test_sets}; do scored+=("${dset}" "${exp}/embed/${dset}/.done" "${dumpdir}/raw/${dset}"/utt2* "${dumpdir}/raw/${dset}"/*.classes); done
     set_model_id
-    made_from=$(identity "${model_id}" "${scored[@]}" "${label_files}" "${score_config}")
+    made_from=$(identity "${model_id}" "${scored[@]}" "${label_files}" "${score_config}" "${exp}/model_selection.json")
     if ! done_or_mark "${exp}/.score.done" "stage 8" "${made_from}"; then
         score_opts=()
         [ -n "${score_config}" ] && score_opts=(--score_config "${score_config}")

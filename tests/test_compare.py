@@ -1,5 +1,6 @@
-"""slap_compare (espnet2_slap/evaluation/compare.py) on fake experiment directories: config.yaml, results.json of
-both modality-gap shapes, train.log with and without a collapse warning, model_selection.json. No training."""
+"""slap_compare (espnet2_slap/evaluation/compare.py, compare_report.py) on fake experiment directories:
+config.yaml, results.json of both modality-gap shapes, train.log with and without a collapse warning,
+model_selection.json. No training."""
 
 import inspect
 import json
@@ -11,6 +12,7 @@ import yaml
 from conftest import REPO, run_module
 
 from espnet2_slap.evaluation import compare as cmp
+from espnet2_slap.evaluation import compare_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLLAPSE = (
@@ -110,7 +112,7 @@ def test_groups_by_seed_with_means_stds_and_both_gap_shapes(tmp_path):
     assert clap["metrics"]["gap_sep"]["mean"] == clap["metrics"]["gap_sep_proj"]["mean"] == 90.0
     assert clap["fields"]["lambda_inter"] is None and slap["fields"]["lambda_inter"] == 0.5  # SLAP's default
     assert "model" in comparison["differing_fields"] and "lr" not in comparison["differing_fields"]
-    text = cmp.markdown(comparison)
+    text = compare_report.markdown(comparison)
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 4 and table[0].startswith("| group | model | seeds | R@1 A->T")
     assert "| slap_b16 | slap | 0 1 2 | 10.00 ± 0.00 |" in table[2]
@@ -170,7 +172,7 @@ def test_x_effective_batch_series_model_orders_lines_and_rows(tmp_path):
     assert plot["lines"][1]["mean"]["r10_a2t"] == [60.0, 81.0]
     assert plot["lines"][1]["std"]["r10_a2t"][0] is None
     assert plot["lines"][1]["std"]["r10_a2t"][1] == pytest.approx(np.std([80, 82], ddof=1))
-    text = cmp.write_comparison(comparison, tmp_path / "out", "batch")
+    text = compare_report.write_comparison(comparison, tmp_path / "out", "batch")
     header = text.splitlines()[2]
     assert header.startswith("| group | model | batch_size | accum_grad | effective_batch | seeds |")
     assert (tmp_path / "out" / "compare.png").read_bytes()[:8] == PNG_SIGNATURE

@@ -95,5 +95,5 @@ def test_sweep_runs_a_reduced_grid_through_the_job_runner_and_compares(tmp_path)
     table = (study_dir / "compare.md").read_text()
     assert "slap" in table and "clap" in table
     assert (study_dir / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    groups = json.loads((study_dir / "compare.json").read_text())
-    assert len(groups["groups"] if isinstance(groups, dict) and "groups" in groups else groups) == 2
+    comparison = json.loads((study_dir / "compare.json").read_text())
+    assert sorted((g["label"], g["seeds"]) for g in comparison["groups"]) == [("clap", [7]), ("slap", [7])]

@@ -39,7 +39,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from espnet2_slap.evaluation.compare import FIELDS, CompareError, compare, write_comparison
+from espnet2_slap.evaluation.compare import FIELDS, CompareError, compare
+from espnet2_slap.evaluation.compare_report import write_comparison
 from espnet2_slap.utils.cli import start_logging
 
 

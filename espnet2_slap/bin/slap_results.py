@@ -13,7 +13,8 @@ stage 7 wrote in <exp>/embed/<set> (slap_embed's format):
   - zero-shot classification for each label file of the plan the set has (<dumpdir>/<set>/<labels>): accuracy
     (single-label), or macro ROC-AUC / mAP and mAR (multi-label, optionally with a known-label mask), with the
     paper's four prompts embedded by the model (best one reported), on the retrieval kind;
-  - the modality gap on the projections: linear separability, centroid distance, a UMAP picture
+  - the modality gap on predictions (SLAP) and projections: linear separability, centroid distance, a UMAP picture of
+    the space retrieval uses (SLAP: predictions; none with `umap: false` in the score config)
     (<exp>/embed/<set>/umap.png);
   - MLP probes whose scored split is this set (fit and early stop on two other embedded sets).
 The embeddings must be those of --model_file, its config and the test set's data list as they are now (the

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from espnet2_slap.queue.sweep import read_study, write_plan
+from espnet2_slap.utils.cli import start_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd=None):
+    start_logging("espnet2_slap.bin.slap_sweep", cmd)
     cmd = sys.argv[1:] if cmd is None else list(cmd)
     run_args = cmd[cmd.index("--") + 1 :] if "--" in cmd else []  # options of run.sh for every task
     args = get_parser().parse_args(cmd[: len(cmd) - len(run_args) - (1 if "--" in cmd else 0)])

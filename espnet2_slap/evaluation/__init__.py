@@ -10,5 +10,6 @@
     scorers.py    one scorer per task: retrieval, zero-shot (single-label, multi-label, masked), modality gap, probe
     plan.py       what stage 8 scores (conf/score.yaml or options)
     report.py     RESULTS.md / results.json, and the JSON + Markdown of one scorer
-    compare.py    many experiments' results.json in one table and one plot (slap_compare; the recipes' sweeps)
+    compare.py    many experiments' results.json grouped by seed, with mean and spread (slap_compare; the sweeps)
+    compare_report.py  the comparison as compare.md (one table), compare.png (one plot) and compare.json
 """

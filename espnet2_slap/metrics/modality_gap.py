@@ -9,20 +9,26 @@ from typing import Dict
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
 from espnet2_slap.metrics.cosine import Device, unit_rows
 
 
 def linear_separability(audio: np.ndarray, text: np.ndarray, seed: int = 0) -> float:
-    """Held-out accuracy (%) of a logistic regression telling (Na, D) audio from (Nt, D) text embeddings
-    (L2-normalised first). Split: 80 % train / 20 % test, at random, stratified by modality, ``seed`` fixing
-    both the split and the classifier (as the reference code's 80/20 random split, made repeatable)."""
+    """Held-out balanced accuracy (%) of a logistic regression telling (Na, D) audio from (Nt, D) text embeddings
+    (L2-normalised first): 50 when the two clouds cannot be told apart, 100 when a plane splits them. Split: 80 %
+    train / 20 % test, at random, stratified by modality, ``seed`` fixing both the split and the classifier (as
+    the reference code's 80/20 random split, made repeatable).
+
+    Balanced (classes weighted by their counts in the fit, the score the mean of the two recalls) because a test
+    set has several captions a clip: with 2 a clip, plain accuracy is 66.7 % for a classifier that calls
+    everything text, so an absent gap would read as a gap."""
     x = np.vstack([unit_rows(audio), unit_rows(text)])
     y = np.r_[np.zeros(len(audio)), np.ones(len(text))]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=seed)
-    classifier = LogisticRegression(max_iter=1000, random_state=seed).fit(x_train, y_train)
-    return 100.0 * classifier.score(x_test, y_test)
+    classifier = LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed).fit(x_train, y_train)
+    return 100.0 * balanced_accuracy_score(y_test, classifier.predict(x_test))
 
 
 def centroid_distance(audio: np.ndarray, text: np.ndarray, device: Device = "cpu") -> float:

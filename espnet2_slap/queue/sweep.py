@@ -3,11 +3,11 @@ the tasks of one array job (``sweep.sh``), then compared by ``slap_compare``.
 
 A study file (YAML)::
 
-    name: lambda                       # the sweep's directory: <expdir>/sweep_<name>
+    name: lambda                       # the sweep's directory: <expdir>/slap_sweep_<name>
     seeds: [1, 2]                      # each point is trained once a seed (--seeds overrides)
     compare: {x: lambda_inter, series: model, title: "..."}   # slap_compare's plot (optional)
     points:
-      - name: slap_l0.5                # the experiment: <expdir>/sweep_<name>/<point>_s<seed>
+      - name: slap_l0.5                # the experiment: <expdir>/slap_sweep_<name>/<point>_s<seed>
         train_config: conf/tuning/train_slap_tiny.yaml
         train_args: "--model_conf lambda_inter=0.5"        # optional: added to every seed's --train_args
 

@@ -5,22 +5,15 @@
 import argparse
 from pathlib import Path
 
+from espnet2_slap.bin import synth_corpus
 from espnet2_slap.corpora.gm_render import DEFAULT_SOUNDFONT, make_corpus
 from espnet2_slap.utils.cli import start_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Render General-MIDI melodies with a soundfont as Kaldi data dirs {train,valid,test}",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("out_dir", type=Path, help="Output directory")
-    parser.add_argument("--num_train", type=int, default=256)
-    parser.add_argument("--num_valid", type=int, default=32)
-    parser.add_argument("--num_test", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=3.0, help="Clip length")
-    parser.add_argument("--fs", type=int, default=16000, help="Sampling rate")
-    parser.add_argument("--seed", type=int, default=0)
+    """synth_corpus's options (the same sizes, clip length, rate and seed) and the renderer's."""
+    parser = synth_corpus.get_parser()
+    parser.description = "Render General-MIDI melodies with a soundfont as Kaldi data dirs {train,valid,test}"
     parser.add_argument("--soundfont", type=Path, default=Path(DEFAULT_SOUNDFONT), help="General-MIDI soundfont")
     parser.add_argument("--fluidsynth", default="fluidsynth", help="fluidsynth executable")
     parser.add_argument("--num_captions", type=int, default=2, help="Captions per clip")

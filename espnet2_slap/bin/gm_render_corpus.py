@@ -5,15 +5,17 @@
 import argparse
 from pathlib import Path
 
-from espnet2_slap.bin import synth_corpus
 from espnet2_slap.corpora.gm_render import DEFAULT_SOUNDFONT, make_corpus
+from espnet2_slap.corpora.synth import add_corpus_options
 from espnet2_slap.utils.cli import start_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    """synth_corpus's options (the same sizes, clip length, rate and seed) and the renderer's."""
-    parser = synth_corpus.get_parser()
-    parser.description = "Render General-MIDI melodies with a soundfont as Kaldi data dirs {train,valid,test}"
+    parser = argparse.ArgumentParser(
+        description="Render General-MIDI melodies with a soundfont as Kaldi data dirs {train,valid,test}",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_corpus_options(parser)
     parser.add_argument("--soundfont", type=Path, default=Path(DEFAULT_SOUNDFONT), help="General-MIDI soundfont")
     parser.add_argument("--fluidsynth", default="fluidsynth", help="fluidsynth executable")
     parser.add_argument("--num_captions", type=int, default=2, help="Captions per clip")

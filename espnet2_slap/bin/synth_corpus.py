@@ -2,9 +2,8 @@
 """Write the synthetic music-caption corpus: ``python -m espnet2_slap.bin.synth_corpus --help``."""
 
 import argparse
-from pathlib import Path
 
-from espnet2_slap.corpora.synth import make_corpus
+from espnet2_slap.corpora.synth import add_corpus_options, make_corpus
 from espnet2_slap.utils.cli import start_logging
 
 
@@ -13,13 +12,7 @@ def get_parser() -> argparse.ArgumentParser:
         description="Synthesise a deterministic music-caption corpus as Kaldi data dirs {train,valid,test}",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("out_dir", type=Path, help="Output directory")
-    parser.add_argument("--num_train", type=int, default=256)
-    parser.add_argument("--num_valid", type=int, default=32)
-    parser.add_argument("--num_test", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=3.0, help="Clip length")
-    parser.add_argument("--fs", type=int, default=16000, help="Sampling rate")
-    parser.add_argument("--seed", type=int, default=0)
+    add_corpus_options(parser)
     return parser
 
 

@@ -6,6 +6,7 @@ preprocessor's caption delimiter. Some (instrument, mode, register) combinations
 and make half of the test split.
 """
 
+import argparse
 import itertools
 from contextlib import ExitStack
 from pathlib import Path
@@ -127,3 +128,15 @@ def make_corpus(
                 files["utt2dur"].write(f"{uid} {seconds:.3f}\n")
                 for a, value in attrs.items():
                     files[f"utt2{a}"].write(f"{uid} {value}\n")
+
+
+def add_corpus_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a generated corpus (synth_corpus, gm_render_corpus): output dir, split sizes, clip length,
+    sampling rate and seed."""
+    parser.add_argument("out_dir", type=Path, help="Output directory")
+    parser.add_argument("--num_train", type=int, default=256)
+    parser.add_argument("--num_valid", type=int, default=32)
+    parser.add_argument("--num_test", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=3.0, help="Clip length")
+    parser.add_argument("--fs", type=int, default=16000, help="Sampling rate")
+    parser.add_argument("--seed", type=int, default=0)

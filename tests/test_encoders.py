@@ -229,6 +229,6 @@ def test_hugging_face_tokenizer_defaults_to_the_text_encoder_dir(tmp_path):
     args.text_encoder_conf = dict(model_name_or_path=str(model_dir))  # instead of the yaml's transformer options
     ids = SLAPTask.build_preprocess_fn(args, train=False)("utt1", {"text": "a calm piano piece"})["text"]
     assert ids[0] == 0 and ids[-1] == 2 and len(ids) > 2  # <s> ... </s> of the saved tokenizer
-    model = SLAPTask.build_model(args)
+    model = SLAPTask.build_model(args).eval()  # one caption: BatchNorm in the projectors needs eval mode
     out = model.encode_text(torch.as_tensor(ids)[None], torch.tensor([len(ids)]))
     assert out.representation.shape == (1, TINY_ROBERTA["hidden_size"])

@@ -58,7 +58,7 @@ def test_long_audio_is_the_mean_over_whole_windows(slap):
 def test_checkpoint_of_another_model_is_refused(tmp_path, bpe):
     config, _ = save_trained(tmp_path, bpe, "slap")
     _, clap_file = save_trained(tmp_path, bpe, "clap")
-    with pytest.raises(ValueError, match="missing keys.*audio_predictor"):
+    with pytest.raises(ValueError, match="does not match the model of its config: [0-9]+ missing keys"):
         AudioTextModel.from_pretrained(config, clap_file)
     state = torch.load(tmp_path / "slap.pth", weights_only=True)
     state["text_tower.projector.0.weight"] = torch.zeros(3, 3)

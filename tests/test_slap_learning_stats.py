@@ -27,7 +27,7 @@ def test_slap_reports_prediction_spread_projection_recall_and_target_distance(tm
     # the first forward of a fresh run copies the towers into the targets: no distance yet (dropout aside, which
     # the target, a copy in train mode too, draws apart: hence a bound, not zero)
     first = stats["target_dist_audio"].item()
-    assert 0.0 <= first < 1e-4  # the audio tower has no dropout
+    assert -1e-6 <= first < 1e-4  # the audio tower has no dropout (rounding may dip under 0)
     for p in model.audio_tower.parameters():
         p.data.add_(0.1 * torch.randn_like(p))
     _, stats, _ = model(**random_batch(6))
@@ -50,7 +50,7 @@ def test_predictor_lr_scale_gives_the_predictors_a_group_of_their_own(tmp_path):
     for part, lr in ((model.audio_predictor, 10 * base), (model.text_predictor, 10 * base), (model.audio_tower, base)):
         assert [lrs[id(p)] for p in part.parameters()] == pytest.approx([lr] * len(list(part.parameters())))
     assert len(lrs) == sum(1 for _ in model.parameters())  # every parameter once
-    _, plain = optimizer_of(tmp_path, "slap")
+    _, plain = optimizer_of(tmp_path, "slap", "--predictor_lr_scale", "1")
     assert len(plain.param_groups) == 1
 
 

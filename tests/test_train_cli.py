@@ -104,6 +104,7 @@ def test_train_average_and_resume(model, corpus, bpe, stats_dir, tmp_path):
     else:
         assert "logit_scale" in checkpoint["model"]
 
+    second = torch.load(exp / "2epoch.pth", map_location="cpu", weights_only=True)  # resuming may prune it
     resumed = run_module(TRAIN, *common, "--max_epoch", "3", "--resume", "true", cwd=tmp_path)
     log = resumed.stderr
     assert "3/3epoch started" in log and "1/3epoch started" not in log and "2/3epoch started" not in log
@@ -111,7 +112,6 @@ def test_train_average_and_resume(model, corpus, bpe, stats_dir, tmp_path):
     third = torch.load(exp / "3epoch.pth", map_location="cpu", weights_only=True)
     if model == "slap":  # the update count came back from checkpoint.pth and went on
         assert int(third["ema_updates"]) == 3 * steps_per_epoch
-        second = torch.load(exp / "2epoch.pth", map_location="cpu", weights_only=True)
         moved = [not torch.equal(second[k], third[k]) for k in second if k.startswith("audio_target.")]
         assert all(moved)
 

@@ -400,8 +400,8 @@ class SLAPTask(AbsTask):
         if scale != 1.0:
             if not predictors:
                 raise ValueError(f"--predictor_lr_scale {scale}: model {args.model} has no predictors (SLAP has)")
-            scale_lr_of(optimizers[0], predictors, scale)
-            logging.info(f"the predictors learn at {scale} x the learning rate of the rest")
+            moved = scale_lr_of(optimizers[0], predictors, scale)
+            logging.info(f"the predictors ({moved} tensors) learn at {scale} x the learning rate of the rest")
         if isinstance(model, TwoTowerModel):
             optimizers[0].register_step_post_hook(lambda optimizer, opt_args, opt_kwargs: model.after_optimizer_step())
         return optimizers

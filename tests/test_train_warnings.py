@@ -1,5 +1,6 @@
-"""Training says when its figures cannot be trusted: a collapse of SLAP's projections (issue 13, item 9) and a
-validation set too small for model selection (item 8)."""
+"""Training says when its figures cannot be trusted: a collapse of SLAP's projections (issue 13, item 9),
+validation retrieval staying at chance (issue 23: the std cannot show a collapse when the projectors have
+BatchNorm) and a validation set too small for model selection (item 8)."""
 
 import math
 
@@ -11,7 +12,15 @@ from espnet2.train.trainer import Trainer
 
 from espnet2_slap.metrics.inbatch import embedding_std
 from espnet2_slap.tasks.slap import validation_size_warning
-from espnet2_slap.train.trainer import COLLAPSE_EPOCHS, COLLAPSE_FRACTION, SLAPTrainer, collapse_warning
+from espnet2_slap.train.learning_warnings import (
+    CHANCE_EPOCHS,
+    COLLAPSE_EPOCHS,
+    COLLAPSE_FRACTION,
+    chance_warning,
+    collapse_warning,
+    inbatch_chance,
+)
+from espnet2_slap.train.trainer import SLAPTrainer
 
 
 def test_logged_std_is_one_over_sqrt_dim_when_spread_and_zero_when_collapsed():
@@ -55,6 +64,47 @@ def test_trainer_warns_after_epochs_of_collapsed_projections(tmp_path, monkeypat
     assert (
         f"epoch {COLLAPSE_EPOCHS}: possible collapse in the last 3 epochs: std_audio 0.0060, 0.0060, 0.0060"
         in caplog.text
+    )
+
+
+def test_chance_level_is_batches_over_utterances():
+    assert inbatch_chance([16, 16]) == pytest.approx(1 / 16)
+    assert inbatch_chance([16, 4]) == pytest.approx(2 / 20)  # ESPnet weights each batch's R@1 by its size
+
+
+def test_chance_warning_needs_retrieval_to_stay_at_chance():
+    """Figures of the mini_synth runs of issue 23 (valid r1, mean of both directions; 2 batches of 16)."""
+    chance = 1 / 16
+    collapsed = [(v, chance) for v in (0.031, 0.078, 0.062, 0.031, 0.016, 0.062, 0.078, 0.031, 0.094, 0.047, 0.0)]
+    learning = [(v, chance) for v in (0.125, 0.141, 0.188, 0.172, 0.203, 0.312, 0.281, 0.375, 0.312, 0.469, 0.328)]
+    assert chance_warning(9, collapsed[:9]) is None  # not yet CHANCE_EPOCHS validations
+    warning = chance_warning(10, collapsed[:10])
+    assert f"validation retrieval at chance for the last {CHANCE_EPOCHS} epochs" in warning
+    assert (
+        "0.031, 0.078, 0.062, 0.031, 0.016, 0.062, 0.078, 0.031, 0.094, 0.047, average 0.053, under 1.5 x " in warning
+    )
+    assert "chance (0.062)" in warning
+    assert chance_warning(11, collapsed) is not None
+    assert all(chance_warning(n, learning[:n]) is None for n in range(1, 12))
+    assert chance_warning(11, [*collapsed[:7], *learning[7:]]) is None  # it has started to learn
+    assert chance_warning(10, [(0.5, 0.5)] * 10) is not None  # batches of 2: a learned model is near 1
+    assert chance_warning(10, [(1.0, 1.0)] * 10) is None  # batches of 1: R@1 is always 1, nothing to tell
+
+
+def test_trainer_warns_when_validation_retrieval_stays_at_chance(tmp_path, monkeypatch, caplog):
+    def one_validation(cls, model, reporter, **kwargs):  # ESPnet's loop, reduced to what it reports
+        for r1 in (0.0625, 0.0):
+            reporter.register({"r1_a2t": r1, "r1_t2a": r1}, 16)
+            reporter.next()
+
+    monkeypatch.setattr(Trainer, "validate_one_epoch", classmethod(one_validation))
+    monkeypatch.setattr(SLAPTrainer, "r1_history", [])
+    for epoch in range(1, CHANCE_EPOCHS + 1):
+        assert "at chance" not in caplog.text
+        SLAPTrainer.validate_one_epoch(model=None, reporter=SubReporter("valid", epoch, 0))
+    assert (
+        f"epoch {CHANCE_EPOCHS}: validation retrieval at chance for the last 10 epochs: in-batch R@1 (mean of "
+        f"r1_a2t and r1_t2a) {', '.join(['0.031'] * 10)}, average 0.031, under 1.5 x chance (0.062)" in caplog.text
     )
 
 

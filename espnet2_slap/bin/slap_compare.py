@@ -11,9 +11,9 @@ and output paths, the model file, the selection rule), otherwise this stops with
 
 Per group: R@1 and R@10, A->T and T->A, on the retrieval embedding (SLAP: prediction, CLAP: projection), R@10 on
 the projections, the modality gap (linear separability %, centroid distance) on both (older results.json: the
-projections only), the runs with a "possible collapse" warning in train.log, the epochs trained; each as the
-mean and sample std over the seeds. Metric keys (for --metric; the table's labels work too): r1_a2t r1_t2a
-r10_a2t r10_t2a r10_a2t_proj r10_t2a_proj gap_sep gap_dist gap_sep_proj gap_dist_proj collapse epochs_trained.
+projections only), the runs with a "possible collapse" or "at chance" warning in train.log, the epochs trained;
+each as the mean and sample std over the seeds. Metric keys (for --metric; the table's labels work too): r1_a2t
+r1_t2a r10_a2t r10_t2a r10_a2t_proj r10_t2a_proj gap_sep gap_dist gap_sep_proj gap_dist_proj collapse epochs_trained.
 
 Fields (--x, --series, and the table's columns where groups differ): model batch_size accum_grad
 effective_batch (batch_size x accum_grad) lambda_inter tau tau_schedule projector_batchnorm predictor_batchnorm

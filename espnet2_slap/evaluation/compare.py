@@ -11,7 +11,7 @@ otherwise it is an error that names the keys, never a silent mean over different
 Per run, from ``results.json[test_set]``: retrieval on the model's retrieval embedding (``EMBEDDING``: SLAP
 prediction, CLAP projection) and on the projections, the modality gap on both (results.json's newer
 ``{"prediction": {...}, "projection": {...}, "umap": {...}}`` or the older ``{"separability",
-"centroid_distance", "umap"}``, which is the projections'), whether train.log holds a "possible collapse"
+"centroid_distance", "umap"}``, which is the projections'), whether train.log holds a "possible collapse" or "at chance"
 warning, and the epochs trained (model_selection.json's ``epochs_trained``, else the last "<N>epoch results"
 line of train.log).
 """
@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 EMBEDDING = {"slap": "prediction", "clap": "projection"}
 # A trailing seed suffix of an exp directory's name; what is left is the group key.
 SEED_SUFFIX = re.compile(r"_(?:s|seed)\d+$")
-COLLAPSE_LINE = "possible collapse"  # train/trainer.py's collapse warning
+# train/learning_warnings.py's warnings: collapsed projections, validation retrieval at chance
+COLLAPSE_LINES = ("possible collapse", "validation retrieval at chance")
 EPOCH_LINE = re.compile(r"\b(\d+)epoch results:")  # ESPnet's trainer, after each epoch
 RESULTS_MODEL_LINE = re.compile(r"^Model: `([^`]+)`", re.MULTILINE)  # report.py's RESULTS.md
 
@@ -287,14 +288,14 @@ def set_metrics(res: Dict[str, Any], model: str) -> Dict[str, Optional[float]]:
 
 
 def read_train_log(path: Path) -> Tuple[int, Optional[int]]:
-    """(the number of "possible collapse" warning lines, the last epoch with results) of a train.log; (0, None)
-    when there is none."""
+    """(the number of "possible collapse" and "validation retrieval at chance" warning lines, the last epoch with
+    results) of a train.log; (0, None) when there is none."""
     if not path.is_file():
         return 0, None
     collapses, last = 0, None
     with path.open(encoding="utf-8", errors="replace") as log:
         for line in log:
-            if COLLAPSE_LINE in line:
+            if any(warning in line for warning in COLLAPSE_LINES):
                 collapses += 1
             match = EPOCH_LINE.search(line)
             if match:

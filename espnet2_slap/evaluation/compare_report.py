@@ -56,7 +56,8 @@ def markdown(comparison: Dict[str, Any]) -> str:
         f"Test set `{comparison['test_set']}`; R@k and gap columns on the retrieval embedding ({embeddings}), "
         '"proj" columns on the projections; a row per group of runs that differ only by the seed (exp '
         "directory name without a trailing `_s<N>` / `_seed<N>`, seeds from config.yaml): mean ± sample std over "
-        'the seeds; collapse: runs with a "possible collapse" warning in train.log.',
+        'the seeds; collapse: runs with a "possible collapse" or "validation retrieval at chance" warning in '
+        "train.log.",
         "",
     ]
     header = ["group", *columns, "seeds", *(m.label for m in METRICS)] + (["averaged epochs"] if selection else [])

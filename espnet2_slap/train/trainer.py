@@ -1,27 +1,23 @@
-"""ESPnet's Trainer, logging how many utterances were skipped for a bad audio file, warning of a collapse, and
-reporting the epoch's number at validation (``valid epoch``: ``best_model_criterion valid epoch max`` averages the
-last keep_nbest_models epochs)."""
+"""ESPnet's Trainer, logging how many utterances were skipped for a bad audio file, warning of a collapse or of
+validation retrieval at chance (train/learning_warnings.py), and reporting the epoch's number at validation
+(``valid epoch``: ``best_model_criterion valid epoch max`` averages the last keep_nbest_models epochs)."""
 
 import logging
-import math
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
-from espnet2.train.reporter import SubReporter, aggregate
+from espnet2.train.reporter import SubReporter, WeightedAverage, aggregate
 from espnet2.train.trainer import Trainer
 
+from espnet2_slap.train.learning_warnings import (
+    CHANCE_EPOCHS,
+    COLLAPSE_EPOCHS,
+    chance_warning,
+    collapse_warning,
+    inbatch_chance,
+)
 from espnet2_slap.train.skip_bad_audio import skipped_counts
-
-# A collapse warning when std_audio or std_text (metrics/inbatch.py: the mean per-dimension std of the
-# L2-normalised projections, ~1/sqrt(D) when they are spread over the sphere) stays under this fraction of
-# 1/sqrt(D) for COLLAPSE_EPOCHS training epochs in a row. For embeddings z = normalize(m + e) around a common
-# direction m, std * sqrt(D) is about the sine of their angle to m, and their mean pairwise cosine about
-# 1 - (std * sqrt(D))^2: at 0.1 it is 0.99, the clips (or captions) are practically one point and retrieval is
-# left to noise. One low epoch is no sign: training may start that concentrated and spread out (the default
-# mini_synth recipe logs 0.014, 0.010, 0.014, 0.021, ... in its first epochs, threshold 0.0125).
-COLLAPSE_FRACTION = 0.1
-COLLAPSE_EPOCHS = 3
 
 
 def skipped_summary() -> str:
@@ -39,29 +35,6 @@ def projection_dim(model: torch.nn.Module) -> int:
     """D of the projections of a (possibly DDP-wrapped) two-tower model."""
     model = getattr(model, "module", model)
     return [m for m in model.audio_tower.projector.modules() if isinstance(m, torch.nn.Linear)][-1].out_features
-
-
-def collapse_warning(epoch: int, history: List[Dict[str, float]], dim: int) -> Optional[str]:
-    """The warning when std_audio / std_text of each of the last COLLAPSE_EPOCHS training epochs (``history``,
-    oldest first, ``epoch`` the last) is under COLLAPSE_FRACTION / sqrt(dim)."""
-    threshold = COLLAPSE_FRACTION / math.sqrt(dim)
-    recent = history[-COLLAPSE_EPOCHS:]
-    if len(recent) < COLLAPSE_EPOCHS:
-        return None
-    low = [name for name in recent[-1] if all(name in stds and stds[name] < threshold for stds in recent)]
-    if not low:
-        return None
-    figures = ", ".join(
-        f"{name} {', '.join(f'{stds[name]:.4f}' for stds in recent)} "
-        f"(mean cosine of two of them ~{1 - recent[-1][name] ** 2 * dim:.3f})"
-        for name in low
-    )
-    return (
-        f"epoch {epoch}: possible collapse in the last {COLLAPSE_EPOCHS} epochs: {figures}, under {threshold:.4f} = "
-        f"{COLLAPSE_FRACTION} / sqrt({dim}) (1/sqrt({dim}) = {1 / math.sqrt(dim):.3f} when the normalised "
-        "projections are spread): the embeddings are nearly one point. If valid r1_* stay at chance, the model "
-        "has collapsed: try a larger batch, a tau closer to 1, a lower learning rate, or CLAP (conf/train_clap.yaml)"
-    )
 
 
 @contextmanager
@@ -85,10 +58,12 @@ def reporting_epoch(reporter: SubReporter) -> Iterator[SubReporter]:
 class SLAPTrainer(Trainer):
     """ESPnet's Trainer; after each epoch and at the end of training it logs the skipped-utterance counts, after
     each training epoch it warns when the projections have collapsed (``collapse_warning``), and each validation
-    reports ``epoch`` (``reporting_epoch``)."""
+    reports ``epoch`` (``reporting_epoch``) and warns when retrieval has stayed at chance (``chance_warning``)."""
 
     # the std_audio / std_text of this process's latest training epochs (after --resume, from the resumed one)
     std_history: List[Dict[str, float]] = []
+    # (mean of valid r1_a2t and r1_t2a, their chance level) of this process's latest validations
+    r1_history: List[Tuple[float, float]] = []
 
     @classmethod
     def train_one_epoch(cls, *args, **kwargs) -> bool:
@@ -112,6 +87,19 @@ class SLAPTrainer(Trainer):
         with reporting_epoch(kwargs["reporter"]):
             super().validate_one_epoch(*args, **kwargs)
         log_skipped("after validating this epoch")
+        cls.warn_at_chance(kwargs["reporter"])
+
+    @classmethod
+    def warn_at_chance(cls, reporter: SubReporter) -> None:
+        """Records this validation's in-batch R@1 and warns when it has stayed at chance (``chance_warning``)."""
+        stats = [reporter.stats.get(name, []) for name in ("r1_a2t", "r1_t2a")]
+        if not all(stats) or not all(isinstance(value, WeightedAverage) for value in stats[0]):
+            return
+        r1 = (float(aggregate(stats[0])) + float(aggregate(stats[1]))) / 2
+        cls.r1_history = [*cls.r1_history[-CHANCE_EPOCHS:], (r1, inbatch_chance([v.weight for v in stats[0]]))]
+        warning = chance_warning(reporter.get_epoch(), cls.r1_history)
+        if warning:
+            logging.warning(warning)
 
     @classmethod
     def run(cls, *args, **kwargs) -> None:

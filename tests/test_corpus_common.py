@@ -97,9 +97,12 @@ def test_csv_rows_keep_their_line_numbers_and_malformed_rows_are_reported(tmp_pa
     ]
     with pytest.raises(PrepError, match=r"m.csv:1: missing column\(s\) split"):
         list(read_csv_rows(csv, ["id", "split"], report))
-    csv.write_bytes(b"id,caption\n1,ok\n2,caf\xe9\n")
-    with pytest.raises(PrepError, match=r"m.csv:3: not utf-8-sig text"):
-        list(read_csv_rows(csv, ["id"], report))
+    csv.write_bytes(b"id,caption\n1,ok\n2,caf\xe9\n3,fine\n")  # one row not UTF-8 costs that row only
+    report = Report("t")
+    assert [r.values["id"] for r in read_csv_rows(csv, ["id"], report)] == ["1", "3"]
+    assert [(p.where, p.category, p.detail) for p in report.problems] == [
+        (f"{csv}:3", "undecodable row", "not valid UTF-8 at byte 21 (invalid continuation byte)")
+    ]
 
 
 def test_an_unclosed_quote_never_loses_the_good_rows_after_it(tmp_path):

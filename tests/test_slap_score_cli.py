@@ -116,3 +116,38 @@ def test_mismatched_ids_and_rows(data):
 def test_help_for_each_subcommand():
     for command in ("retrieval", "zeroshot", "gap", "probe"):
         assert "--out_json" in run_module("espnet2_slap.bin.slap_score", command, "--help", cwd=REPO).stdout
+
+
+def stage7_dir(directory):
+    """An embedding dir as stage 7 (slap_embed) writes it: both kinds, caption ids <clip>-cap<i> (1 to 3 a clip, so
+    text ids are not audio ids), text2audio beside them; noisy, so that the figures are not all 100."""
+    rng = np.random.default_rng(1)
+    clips = [f"clip{i}" for i in range(10)]
+    captions = [(f"{c}-cap{k}", i) for i, c in enumerate(clips) for k in range(1 + i % 3)]
+    for kind in ("representation", "projection"):
+        audio = rng.normal(size=(len(clips), 8))
+        text = audio[[i for _, i in captions]] + 1.5 * rng.normal(size=(len(captions), 8))
+        write_embeddings(directory, f"audio_{kind}", clips, audio)
+        write_embeddings(directory, f"text_{kind}", [c for c, _ in captions], text)
+    (directory / "text2audio").write_text("".join(f"{c} {clips[i]}\n" for c, i in captions))
+    (directory / "identity.json").write_text("{}")
+    return directory
+
+
+def test_retrieval_reads_the_text2audio_beside_the_embeddings(tmp_path):
+    emb = stage7_dir(tmp_path / "exp" / "embed" / "test")
+    given = score(tmp_path, "retrieval", "--emb_dir", emb, "--text2audio", emb / "text2audio")
+    with_file = json.loads((tmp_path / "out.json").read_text())
+    assert "no --text2audio given" not in given.stderr
+    default = score(tmp_path, "retrieval", "--emb_dir", emb)
+    assert f"no --text2audio given: using {emb / 'text2audio'}" in default.stderr
+    assert json.loads((tmp_path / "out.json").read_text()) == with_file
+    assert 0 < with_file["A->T"]["R@1"] < 100 and 0 < with_file["T->A"]["R@1"] < 100
+    (emb / "text2audio").unlink()
+    proc = score(tmp_path, "retrieval", "--emb_dir", emb, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"slap_score retrieval: {emb}: 19 of 19 text ids are not audio ids (the first: 'clip0-cap0'), and no "
+        "text2audio maps captions to clips; give --text2audio FILE ('<text_id> <audio_id>' lines, as slap_embed "
+        "writes them to <emb_dir>/text2audio)"
+    )

@@ -4,7 +4,8 @@
 
 An embedding directory holds ``<name>.npy`` (float32, (N, D)) and ``<name>.ids`` (N lines, one id per line, in
 row order), as slap_embed writes them, e.g. ``audio_projection.npy`` / ``audio_projection.ids``. Kaldi-style inputs:
-  --text2audio   "<text_id> <audio_id>" per line (several captions per clip); without it text ids = audio ids
+  --text2audio   "<text_id> <audio_id>" per line (several captions per clip); default: <emb_dir>/text2audio when
+                 it is there (slap_embed writes it beside the embeddings), else text ids = audio ids
   --labels       "<audio_id> <label>" (single-label) or "<audio_id> [<label1> <label2> ...]" (--multi_label; an
                  id alone: no positive label); embedded clips it does not list are not scored (their count is given)
   --known        "<audio_id> <label> ..." the labels known for a clip (OpenMIC's mask); others do not count
@@ -15,18 +16,25 @@ read as a space) are embedded with the model (--train_config and --model_file, o
 writes --out_json and --out_md (a Markdown table); --device runs the scoring there (cpu, cuda, cuda:N).
 
     python -m espnet2_slap.bin.slap_score retrieval --emb_dir exp/slap_x/embed/test \\
-        --text2audio exp/slap_x/embed/test/text2audio --out_json retrieval.json --out_md retrieval.md
+        --out_json retrieval.json --out_md retrieval.md
     python -m espnet2_slap.bin.slap_score zeroshot --emb_dir exp/slap_x/embed/test --audio_name audio_prediction \\
         --labels dump/raw/test/utt2genre --packed_model exp/slap_x/packed_model.zip --out_json z.json --out_md z.md
 """
 
 import argparse
+import logging
 import tempfile
 from pathlib import Path
 from typing import Dict
 
 from espnet2_slap.evaluation.prompts import embed_prompts, read_prompt_embeddings
-from espnet2_slap.evaluation.readers import class_list, load_embeddings, read_ids, read_labelled
+from espnet2_slap.evaluation.readers import (
+    UnmappedTextIds,
+    class_list,
+    load_embeddings,
+    read_ids,
+    read_labelled,
+)
 from espnet2_slap.evaluation.report import write_task_results
 from espnet2_slap.evaluation.scorers import score_gap, score_probe, score_retrieval, score_zero_shot
 from espnet2_slap.utils.cli import start_logging
@@ -41,10 +49,21 @@ def kind_of(name: str, modality: str) -> str:
 
 
 def retrieval(args) -> Dict:
+    """Retrieval of the kind of --audio_name; --text2audio defaults to the one slap_embed wrote in --emb_dir."""
     kind = kind_of(args.audio_name, "audio")
     if kind_of(args.text_name, "text") != kind:
         raise ValueError(f"--audio_name {args.audio_name} and --text_name {args.text_name} are of different kinds")
-    return score_retrieval(args.emb_dir, [kind], args.text2audio, args.block_size, args.device)[kind]
+    text2audio = args.text2audio
+    if text2audio is None and (args.emb_dir / "text2audio").is_file():
+        text2audio = args.emb_dir / "text2audio"
+        logging.info(f"no --text2audio given: using {text2audio}, written beside the embeddings")
+    try:
+        return score_retrieval(args.emb_dir, [kind], text2audio, args.block_size, args.device)[kind]
+    except UnmappedTextIds as e:
+        raise SystemExit(
+            f"slap_score retrieval: {args.emb_dir}: {e}; give --text2audio FILE ('<text_id> <audio_id>' lines, "
+            "as slap_embed writes them to <emb_dir>/text2audio)"
+        ) from None
 
 
 def model_prompts(args, classes) -> Dict:
@@ -122,7 +141,11 @@ def get_parser() -> argparse.ArgumentParser:
             p.add_argument("--known", type=Path, help="'<audio_id> <label> ...' known labels (multi-label mask)")
         if name in ("gap", "probe"):
             p.add_argument("--seed", type=int, default=0)
-    sub.choices["retrieval"].add_argument("--text2audio", type=Path, help="'<text_id> <audio_id>' lines")
+    sub.choices["retrieval"].add_argument(
+        "--text2audio",
+        type=Path,
+        help="'<text_id> <audio_id>' lines (default: <emb_dir>/text2audio when there, else text ids = audio ids)",
+    )
     sub.choices["retrieval"].add_argument("--block_size", type=int, default=256, help="queries per score block")
     z = sub.choices["zeroshot"]
     z.add_argument(

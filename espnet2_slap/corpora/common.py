@@ -6,7 +6,9 @@ and writing Kaldi data dirs, with every problem of the input reported where it i
   kept verbatim, e.g. a caption with quotes or non-ASCII letters, which are safe because nothing here goes
   through a shell). It logs the first few of each category and the counts, and writes all of them to
   ``<data_dir>/local/<corpus>.problems`` (tab-separated).
-- ``read_csv_rows`` / ``read_jsonl_rows`` yield ``Row(where, values)``; a malformed row is reported and skipped.
+- ``read_csv_rows`` / ``read_jsonl_rows`` yield ``Row(where, values)``, ``read_lines`` the lines of a list file; a
+  malformed row, or one with bytes that are not text in the file's encoding (``decode_lines``), is reported and
+  skipped, and the other rows are read.
 - ``clean_caption`` repairs a caption for a one-line ``text`` file (see its docstring).
 - ``DataDirWriter`` gathers utterances per set, checks ids (no whitespace or '/', not repeated) and audio (there,
   readable, long enough, the segment inside the recording) and writes ``<data_dir>/<set>/`` anew: ``wav.scp``,
@@ -15,6 +17,7 @@ and writing Kaldi data dirs, with every problem of the input reported where it i
 """
 
 import argparse
+import codecs
 import csv
 import io
 import json
@@ -38,6 +41,7 @@ from espnet2_slap.utils.cli import start_logging
 logger = logging.getLogger(__name__)
 
 SKIPPED, REPAIRED, KEPT = "skipped", "repaired", "kept"
+UNDECODABLE = "undecodable row"  # the category of a row with bytes that are not text in the encoding
 LOGGED_PER_CATEGORY = 10  # problems of one category logged one by one; the rest only in the problems file
 SPLIT_NAMES = {
     "train": "train",
@@ -116,14 +120,19 @@ class Row:
     values: Dict[str, object]
 
 
-def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
-    """The whole file as text; a missing file, or an undecodable byte, is an error naming it (and its line)."""
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing file is an error naming it."""
     if not Path(path).is_file():
         raise PrepError(
             f"{path}: no such file; give the corpus's metadata file (see --help), or set the corpus path in the "
             "recipe's db.sh (or the environment)"
         )
-    data = Path(path).read_bytes()
+    return Path(path).read_bytes()
+
+
+def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
+    """The whole file as text; a missing file, or an undecodable byte, is an error naming it (and its line)."""
+    data = read_bytes(path)
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
@@ -132,6 +141,55 @@ def read_text(path: Path, encoding: str = "utf-8-sig") -> str:
             f"{path}:{line}: not {encoding} text ({e.reason} at byte {e.start}); "
             "convert the file, or give its encoding with --encoding"
         ) from None
+
+
+def decode_lines(path: Path, encoding: str = "utf-8-sig") -> Tuple[List[str], Dict[int, str]]:
+    """The lines of a text file, each with its line end (``\\n``, ``\\r\\n`` or ``\\r``, as the csv module wants
+    them), and {line number: why} of the lines holding bytes that are not text in ``encoding``.
+
+    Each line is decoded by itself, so that one bad byte never stops the file: a bad line is decoded with U+FFFD
+    in place of its bad bytes (which keeps the quotes and delimiters of a CSV line) for the caller to report and
+    skip the row it belongs to; ``why`` names the first bad byte by its offset in the file, counted from 0 ("not
+    valid UTF-8 at byte 2780 (invalid start byte)"). An encoding that does not write line breaks as single bytes
+    (UTF-16, UTF-32) is decoded whole, and there a bad byte stops the file (``read_text``)."""
+    data = read_bytes(path)
+    codec, start = codecs.lookup(encoding).name, 0
+    if codec == "utf-8-sig":
+        codec, start = "utf-8", len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    if "\r\n".encode(codec) != b"\r\n":
+        return io.StringIO(read_text(path, encoding), newline="").readlines(), {}
+    label = "UTF-8" if codec == "utf-8" else encoding
+    lines: List[str] = []
+    bad: Dict[int, str] = {}
+    offset = start
+    for number, raw in enumerate(data[start:].splitlines(keepends=True), 1):
+        try:
+            lines.append(raw.decode(codec))
+        except UnicodeDecodeError as e:
+            lines.append(raw.decode(codec, "replace"))
+            bad[number] = f"not valid {label} at byte {offset + e.start} ({e.reason})"
+        offset += len(raw)
+    if bad:
+        numbers = ", ".join(map(str, list(bad)[:LOGGED_PER_CATEGORY]))
+        more = ", ..." if len(bad) > LOGGED_PER_CATEGORY else ""
+        logger.warning(
+            f"{path}: {len(bad)} of {len(lines)} lines are not valid {label} (line {numbers}{more}); if the file is in "
+            "another encoding, convert it, or give its encoding with --encoding"
+        )
+    return lines, bad
+
+
+@typechecked
+def read_lines(path: Path, report: Report, encoding: str = "utf-8-sig") -> Iterator[Tuple[str, str]]:
+    """(``file:line``, the line without its end) of each line of a list file; a line that is not text in
+    ``encoding`` is reported (``undecodable row``) and skipped."""
+    lines, bad = decode_lines(path, encoding)
+    for number, line in enumerate(lines, 1):
+        where = f"{path}:{number}"
+        if number in bad:
+            report.skip(where, "", UNDECODABLE, bad[number])
+            continue
+        yield where, line.rstrip("\r\n")
 
 
 Required = Sequence[Union[str, Tuple[str, ...]]]  # column names; a tuple: any one of these names
@@ -168,10 +226,13 @@ def read_csv_rows(
     fields than the header, a stray quote) is reported with its line number and skipped, and never takes other
     rows with it: when a record spanning several lines is malformed, or when one of its later lines is a whole
     row by itself (a quote never closed in its first line swallowed the rows after it), only its first line is
-    skipped and reading starts again at the next line."""
-    lines = io.StringIO(read_text(path, encoding), newline="").readlines()
+    skipped and reading starts again at the next line. A row with bytes that are not text in ``encoding`` is
+    reported with its line and the offset of the first bad byte, and skipped (``decode_lines``)."""
+    lines, bad = decode_lines(path, encoding)
     if not lines:
         raise PrepError(f"{path}: empty file, expected a header line")
+    if 1 in bad:
+        raise PrepError(f"{path}:1: the header is {bad[1]}; convert the file, or give its encoding with --encoding")
     header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter))]
     missing = missing_names(required, header)
     if missing:
@@ -195,6 +256,7 @@ def read_csv_rows(
                 fields, error = None, str(e)
             last = start + reader.line_num
             where = f"{path}:{first}" if first == last else f"{path}:{first}-{last}"
+            undecodable = next((bad[n] for n in range(first, last + 1) if n in bad), None)
             if error is None and (not fields or (len(fields) == 1 and not fields[0].strip())):
                 continue  # a blank line
             if first < last and (
@@ -216,6 +278,8 @@ def read_csv_rows(
                 restart = last
             elif len(fields) != len(header):
                 report.skip(where, "", "malformed row", f"{len(fields)} fields, the header has {len(header)}")
+            elif undecodable is not None:
+                report.skip(where, "", UNDECODABLE, undecodable)
             else:
                 yield Row(where, dict(zip(header, fields)))
         start = restart
@@ -224,11 +288,10 @@ def read_csv_rows(
 @typechecked
 def read_jsonl_rows(path: Path, required: Required, report: Report, encoding: str = "utf-8-sig") -> Iterator[Row]:
     """One JSON object per line; a line that is not one, or lacks a ``required`` key (a tuple: any one of these
-    names), is reported and skipped."""
-    for lineno, line in enumerate(read_text(path, encoding).splitlines(), 1):
+    names), or is not text in ``encoding``, is reported and skipped."""
+    for where, line in read_lines(path, report, encoding):
         if not line.strip():
             continue
-        where = f"{path}:{lineno}"
         try:
             values = json.loads(line)
         except json.JSONDecodeError as e:

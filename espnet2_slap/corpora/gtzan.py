@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torchaudio.datasets.gtzan as torchaudio_gtzan
 
-from espnet2_slap.corpora.common import DataDirWriter, PrepError, Report, prep_parser, read_text, run_main
+from espnet2_slap.corpora.common import DataDirWriter, PrepError, Report, prep_parser, read_lines, run_main
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 ENTRY = re.compile(r"^(?P<genre>[a-z]+)/(?P<stem>(?P=genre)\.\d{5})(\.\w+)?$")
@@ -41,9 +41,10 @@ def genre_root(gtzan_dir: Path) -> Path:
     raise PrepError(f"{gtzan_dir}: no genres/ (or genres_original/) with the directories {', '.join(GENRES)}")
 
 
-def split_lists(split_dir: Optional[Path], encoding: str) -> Dict[str, List[Tuple[str, str]]]:
-    """{train/valid/test: [(where, "<genre>/<genre>.000NN[.ext]")]}: the lines of ``split_dir``'s lists, or
-    torchaudio's fault-filtered lists without ``split_dir``."""
+def split_lists(split_dir: Optional[Path], encoding: str, report: Report) -> Dict[str, List[Tuple[str, str]]]:
+    """{train/valid/test: [(where, "<genre>/<genre>.000NN[.ext]")]}: the lines of ``split_dir``'s lists (a line
+    that is not text in ``encoding`` reported and left out), or torchaudio's fault-filtered lists without
+    ``split_dir``."""
     lists = {}
     for dset in ("train", "valid", "test"):
         if split_dir is None:
@@ -54,8 +55,7 @@ def split_lists(split_dir: Optional[Path], encoding: str) -> Dict[str, List[Tupl
         split_file = split_dir / f"{dset}.txt"
         if not split_file.is_file():
             raise PrepError(f"{split_file}: no such split list")
-        lines = read_text(split_file, encoding).splitlines()
-        lists[dset] = [(f"{split_file}:{lineno}", line.strip()) for lineno, line in enumerate(lines, 1)]
+        lists[dset] = [(where, line.strip()) for where, line in read_lines(split_file, report, encoding)]
     return lists
 
 
@@ -66,7 +66,7 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
     root = genre_root(args.gtzan_dir)
     audio = {p.stem: p for genre in GENRES for p in sorted((root / genre).iterdir()) if p.suffix in (".wav", ".au")}
     listed = set()
-    for dset, entries in split_lists(args.split_dir, args.encoding).items():
+    for dset, entries in split_lists(args.split_dir, args.encoding, report).items():
         for where, entry in entries:
             if not entry:
                 continue

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Data preparation of MusicCaps from ``musiccaps-public.csv`` and the audio you fetched.
 
-    python -m espnet2_slap.corpora.musiccaps --csv musiccaps-public.csv --audio_dir clips \\
+    python -m espnet2_slap.corpora.musiccaps --csv musiccaps-public.csv --audio_dir clips [more_clips ...] \\
         [--audio_kind clips|videos] [--sets train valid test] [--valid_percent 5]
 
 CSV columns: ytid,start_s,end_s,audioset_positive_labels,aspect_list,caption,author_id,is_balanced_subset,
 is_audioset_eval. Audio: one file per ytid anywhere below --audio_dir, named ``<ytid>.<ext>`` (wav, flac, mp3,
-ogg; when several, the first in that order), either
+ogg; when several, the first in that order; with several directories, the first that has one), either
   --audio_kind clips    the 10-s clip already cut (default), or
   --audio_kind videos   the whole video's audio: the clip [start_s, end_s) is cut in stage 2 (Kaldi segments).
 Sets (utterance id = ytid, text = caption): test = the rows with is_audioset_eval true (2,858 clips), train =
@@ -48,17 +48,22 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 logger = logging.getLogger(__name__)
 
 
-def audio_index(audio_dir: Path, report: Report) -> Dict[str, Path]:
-    """{file stem: path} of the audio files below ``audio_dir``; a stem found twice keeps the preferred format."""
-    if not audio_dir.is_dir():
-        raise PrepError(f"--audio_dir {audio_dir} is not a directory")
+def audio_index(audio_dirs: Sequence[Path], report: Report) -> Dict[str, Path]:
+    """{file stem: path} of the audio files below ``audio_dirs``; a stem found twice in a directory keeps the
+    preferred format (reported), one found in several directories the first directory's."""
     found: Dict[str, Path] = {}
-    paths = [p for p in audio_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
-    for path in sorted(paths, key=lambda p: (AUDIO_EXTENSIONS.index(p.suffix.lower()), str(p))):
-        if path.stem in found:
-            report.add("kept", str(path), path.stem, "several audio files for one ytid", f"using {found[path.stem]}")
-            continue
-        found[path.stem] = path
+    for audio_dir in audio_dirs:
+        if not audio_dir.is_dir():
+            raise PrepError(f"--audio_dir {audio_dir} is not a directory")
+        here: Dict[str, Path] = {}
+        paths = [p for p in audio_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()]
+        for path in sorted(paths, key=lambda p: (AUDIO_EXTENSIONS.index(p.suffix.lower()), str(p))):
+            if path.stem in here:
+                report.add("kept", str(path), path.stem, "several audio files for one ytid", f"using {here[path.stem]}")
+                continue
+            here[path.stem] = path
+        for stem, path in here.items():
+            found.setdefault(stem, path)
     return found
 
 
@@ -66,6 +71,7 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
     report = Report("musiccaps")
     writer = DataDirWriter(args.data_dir, report, args.check_audio, args.min_seconds)
     audio = audio_index(args.audio_dir, report)
+    below = " or ".join(map(str, args.audio_dir))
     missing = []
     for row in read_csv_rows(args.csv, COLUMNS, report, encoding=args.encoding):
         ytid = row.values["ytid"].strip()
@@ -84,7 +90,7 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
                 row.where,
                 ytid,
                 "missing audio file",
-                f"no {ytid}.{{{','.join(e[1:] for e in AUDIO_EXTENSIONS)}}} below {args.audio_dir}",
+                f"no {ytid}.{{{','.join(e[1:] for e in AUDIO_EXTENSIONS)}}} below {below}",
             )
             continue
         segment = (start, end) if args.audio_kind == "videos" else None
@@ -100,7 +106,13 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
 def get_parser() -> argparse.ArgumentParser:
     parser = prep_parser(__doc__)
     parser.add_argument("--csv", type=Path, required=True, help="musiccaps-public.csv")
-    parser.add_argument("--audio_dir", type=Path, required=True, help="Where the fetched audio files are")
+    parser.add_argument(
+        "--audio_dir",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="Where the fetched audio files are (several: a ytid in more than one is taken from the first)",
+    )
     parser.add_argument(
         "--audio_kind",
         choices=["clips", "videos"],

@@ -28,6 +28,7 @@ from espnet2_slap.corpora.common import (
     Report,
     label_token,
     prep_parser,
+    read_lines,
     read_text,
     run_main,
     stable_bucket,
@@ -103,8 +104,8 @@ def prepare(args: argparse.Namespace) -> Dict[str, int]:
         part_file = args.openmic_dir / "partitions" / f"split{args.split}_{partition}.csv"
         if not part_file.is_file():
             raise PrepError(f"{part_file}: no such partition file")
-        for lineno, line in enumerate(read_text(part_file, args.encoding).splitlines(), 1):
-            key, where = line.strip().strip('"'), f"{part_file}:{lineno}"
+        for where, line in read_lines(part_file, report, args.encoding):
+            key = line.strip().strip('"')
             if not key or key == "sample_key":
                 continue
             partitioned.add(key)

@@ -168,7 +168,7 @@ def fetch_corpus(name: str, root: Path, mirror: Optional[str] = None, offline: O
     root = Path(root)
     absent = missing(name, root)
     if not absent:
-        logger.info(f"{name}: all the preparation reads is in {root}; nothing to fetch")
+        logger.info(f"{name}: {root} has {', '.join(CORPORA[name].needs)} already: not fetched")
         return
     if offline:
         raise DownloadError(

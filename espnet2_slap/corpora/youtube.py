@@ -1,10 +1,12 @@
 """MusicCaps clips from YouTube with ``yt-dlp``: one job's share of the CSV's rows.
 
-``fetch_clips(csv, audio_dir, job, num_jobs)`` takes the rows of ``musiccaps-public.csv`` whose ytid falls to job
-``job`` of ``num_jobs`` (1-based, as ``${train_cmd} JOB=1:N``; by a CRC-32 of the ytid) and, for each ytid with no
-audio file in ``audio_dir`` yet (``<ytid>.{wav,flac,mp3,ogg}``: a re-run fetches only what is missing), runs
-``yt-dlp -x --audio-format wav --download-sections *<start_s>-<end_s>`` into ``<audio_dir>.tmp`` and moves the
-clip into place when it is whole. A video that cannot be fetched (many are gone) is written to
+``fetch_clips(csv, audio_dir, job, num_jobs, found_in=())`` takes the rows of ``musiccaps-public.csv`` whose ytid
+falls to job ``job`` of ``num_jobs`` (1-based, as ``${train_cmd} JOB=1:N``; by a CRC-32 of the ytid) and, for each
+ytid with no audio file yet anywhere below ``audio_dir`` or the directories ``found_in`` (``<ytid>.{wav,flac,mp3,
+ogg}``, as the preparation finds them: a re-run fetches only what is missing), runs ``yt-dlp -x --audio-format wav
+--download-sections *<start_s>-<end_s>`` into ``<audio_dir>.tmp`` and moves the clip into ``audio_dir`` when it is
+whole. ``missing_clips(csv, audio_dirs)`` names the clips that are nowhere below ``audio_dirs`` (what a fetch would
+ask for). A video that cannot be fetched (many are gone) is written to
 ``unavailable`` (``ytid<TAB>CSV line<TAB>yt-dlp's last message``) and counted, never a stop. yt-dlp (and the
 ffmpeg it cuts with) is not a dependency of this package: ``pip install yt-dlp``.
 """
@@ -13,7 +15,7 @@ import logging
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from espnet2_slap.corpora.common import PrepError, Report, read_csv_rows, stable_bucket
 from espnet2_slap.corpora.musiccaps import AUDIO_EXTENSIONS
@@ -22,8 +24,32 @@ logger = logging.getLogger(__name__)
 WATCH_URL = "https://www.youtube.com/watch?v={}"
 
 
-def have_audio(audio_dir: Path, ytid: str) -> bool:
-    return any((audio_dir / f"{ytid}{ext}").is_file() for ext in AUDIO_EXTENSIONS)
+def present_ytids(audio_dirs: Sequence[Path]) -> Set[str]:
+    """The ytids with an audio file (``<ytid>.{wav,flac,mp3,ogg}``) anywhere below one of ``audio_dirs``, as
+    ``espnet2_slap.corpora.musiccaps`` finds them; a directory that does not exist holds none."""
+    return {
+        path.stem
+        for audio_dir in audio_dirs
+        if audio_dir.is_dir()
+        for path in audio_dir.rglob("*")
+        if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file()
+    }
+
+
+def missing_clips(csv: Path, audio_dirs: Sequence[Path]) -> Tuple[List[str], int]:
+    """(the ytids of the CSV's clips with no audio file below any of ``audio_dirs``, in CSV order, the number of
+    clips): the rows with a ytid and readable start_s/end_s (the others cannot be fetched), a ytid counted once."""
+    present = present_ytids(audio_dirs)
+    ytids: Dict[str, None] = {}
+    for row in read_csv_rows(csv, ["ytid", "start_s", "end_s"], Report("musiccaps_missing")):
+        ytid = row.values["ytid"].strip()
+        try:
+            float(row.values["start_s"]), float(row.values["end_s"])
+        except ValueError:
+            continue
+        if ytid:
+            ytids[ytid] = None
+    return [ytid for ytid in ytids if ytid not in present], len(ytids)
 
 
 def ytdlp_command(ytdlp: str, ytid: str, start: float, end: float, out_dir: Path) -> List[str]:
@@ -72,8 +98,10 @@ def fetch_clips(
     unavailable: Optional[Path] = None,
     ytdlp: str = "yt-dlp",
     timeout: float = 300.0,
+    found_in: Sequence[Path] = (),
 ) -> Dict[str, int]:
-    """Counts of this job's clips: fetched, already there, unavailable (and malformed rows)."""
+    """Counts of this job's clips: fetched, already there (below ``audio_dir`` or ``found_in``), unavailable (and
+    malformed rows)."""
     if not 1 <= job <= num_jobs:
         raise PrepError(f"--job {job} is not in 1..{num_jobs}")
     if shutil.which(ytdlp) is None:
@@ -85,11 +113,12 @@ def fetch_clips(
     counts = {"fetched": 0, "already there": 0, "unavailable": 0, "malformed rows": report.counts("skipped").total()}
     failed: List[Tuple[str, str, str]] = []
     audio_dir.mkdir(parents=True, exist_ok=True)
+    present = present_ytids([audio_dir, *found_in])
     for row in rows:
         ytid = row.values["ytid"].strip()
         if stable_bucket(ytid, num_jobs) != job - 1:
             continue  # another job's (by ytid: a ytid on two rows is one job's)
-        if have_audio(audio_dir, ytid):
+        if ytid in present:
             counts["already there"] += 1
             continue
         try:
@@ -101,6 +130,7 @@ def fetch_clips(
         why = fetch_one(ytdlp, ytid, start, end, audio_dir, timeout)
         if why is None:
             counts["fetched"] += 1
+            present.add(ytid)
         else:
             counts["unavailable"] += 1
             failed.append((ytid, row.where, why))

@@ -68,11 +68,22 @@ def lookup(index: Dict[str, int], utt: str, where: str, what: str) -> int:
     return index[utt]
 
 
+class UnmappedTextIds(ValueError):
+    """Text ids that are not audio ids, with no ``text2audio`` to map them to clips."""
+
+
 def text_audio_rows(text_ids: List[str], audio_ids: List[str], text2audio: Optional[Path]) -> np.ndarray:
-    """(T,) audio row of each text row, from the mapping file or by equal ids."""
+    """(T,) audio row of each text row, from the mapping file or by equal ids (UnmappedTextIds when a text id is
+    no audio id)."""
     audio_row = row_of(audio_ids)
     if text2audio is None:
-        return np.array([lookup(audio_row, t, f"text id {t} (no text2audio)", "audio embedding") for t in text_ids])
+        unmapped = [t for t in text_ids if t not in audio_row]
+        if unmapped:
+            raise UnmappedTextIds(
+                f"{len(unmapped)} of {len(text_ids)} text ids are not audio ids (the first: {unmapped[0]!r}), "
+                "and no text2audio maps captions to clips"
+            )
+        return np.array([audio_row[t] for t in text_ids])
     mapping = {}
     for lineno, text_id, fields in read_kaldi(text2audio):
         mapping[text_id] = lookup(audio_row, fields[0], f"{text2audio}:{lineno}", "audio embedding")

@@ -110,3 +110,112 @@ def test_offline_nothing_is_fetched_and_stage_1_prepares_the_clips_in_place(tmp_
         assert server.requests == [] and calls(log) == []
     assert "offline: no clip is fetched" in out
     assert kaldi(recipe / "data/test/text") == {"-0Gj8-vB1q4": TEST_TEXT["-0Gj8-vB1q4"]}
+
+
+# every clip of csv_text() that could be fetched (a ytid and times), and where it lies below --audio_dir
+OWN_CLIPS = {
+    "-0Gj8-vB1q4": "-0Gj8-vB1q4.wav",
+    "-0SdAVK79lg": "-0SdAVK79lg.wav",
+    "-0vPFx-wRRI": "-0vPFx-wRRI.flac",
+    "-0xzrMun0Rs": "sub/-0xzrMun0Rs.wav",
+    GONE: f"{GONE}.wav",
+    "-1OlgJWehn8": "-1OlgJWehn8.wav",
+    "-1UWSisR2zo": "-1UWSisR2zo.wav",
+    "-1aObLmZq3Y": "-1aObLmZq3Y.wav",
+}
+
+
+def without_ytdlp():
+    """PATH without yt-dlp (tools/setup.sh does not install it; the recipe's venv comes first, as path.sh puts it)."""
+    venv = REPO / "tools" / "venv" / "bin"
+    if (venv / "yt-dlp").exists():
+        pytest.skip(f"{venv} has yt-dlp")
+    dirs = [d for d in os.environ["PATH"].split(os.pathsep) if d and not os.path.exists(os.path.join(d, "yt-dlp"))]
+    return {"PATH": os.pathsep.join([str(venv), *dirs])}
+
+
+def own_clips(tmp_path, ytids):
+    """musiccaps/musiccaps-public.csv (no audio/) and the clips ``ytids`` in clips/, outside it."""
+    root, clips = tmp_path / "musiccaps", tmp_path / "clips"
+    root.mkdir()
+    (root / "musiccaps-public.csv").write_text(csv_text(), encoding="utf-8")
+    for i, ytid in enumerate(ytids):
+        write_audio(clips / OWN_CLIPS[ytid], 1.0, 16000, seed=i)
+    return root, clips
+
+
+def wav_scp(recipe):
+    """{ytid: path} of all the sets stage 1 wrote."""
+    return {k: v for d in sorted((recipe / "data").glob("*/wav.scp")) for k, v in kaldi(d).items()}
+
+
+def test_stage_1_with_all_clips_in_another_audio_dir_fetches_nothing_and_prepares_them(tmp_path):
+    env = without_ytdlp()
+    root, clips = own_clips(tmp_path, OWN_CLIPS)
+    recipe = recipe_copy(tmp_path, "musiccaps")
+    opts = f"--audio_dir {clips} --valid_percent 50"
+    out = run_corpus_recipe(recipe, {**env, "MUSICCAPS": str(root)}, "--stop_stage", "1", "--local_data_opts", opts)
+    assert f"all 8 clips of {root}/musiccaps-public.csv are in {clips} or {root}/audio: nothing to fetch" in out
+    prepared = {ytid: str(clips / path) for ytid, path in OWN_CLIPS.items() if ytid != "-1OlgJWehn8"}  # malformed
+    assert wav_scp(recipe) == prepared
+    assert set(kaldi(recipe / "data/test/wav.scp")) == {*TEST_TEXT, GONE}
+    assert (recipe / "data/local/musiccaps.missing").read_text() == ""
+    assert not (root / "audio").exists() and not (root / ".clips.started").exists()
+
+
+def test_clips_missing_from_audio_dir_and_musiccaps_audio_are_left_out_and_without_ytdlp_the_error_says_so(
+    tmp_path, fake_tools
+):
+    env = without_ytdlp()
+    root, clips = own_clips(tmp_path, [y for y in OWN_CLIPS if y not in (GONE, "-0vPFx-wRRI")])
+    write_audio(root / "audio/-0vPFx-wRRI.wav", 1.0, 16000)  # one clip fetched into ${MUSICCAPS}/audio before
+    write_audio(root / "audio/-0Gj8-vB1q4.wav", 1.0, 16000)  # and one in both: --audio_dir's is used
+    recipe = recipe_copy(tmp_path, "musiccaps")
+    env = {**env, "MUSICCAPS": str(root)}
+    out = run_corpus_recipe(
+        recipe,
+        env,
+        "--stop_stage",
+        "1",
+        "--skip_train",
+        "true",
+        "--local_data_opts",
+        f"--sets test --audio_dir {clips}",
+    )
+    missing = f"1 of the 8 clips of {root}/musiccaps-public.csv are in neither {clips} nor {root}/audio"
+    assert f"{missing} (no <ytid>.wav|flac|mp3|ogg anywhere below): stage 1 leaves them out" in out
+    expected = {y: str(clips / OWN_CLIPS[y]) for y in TEST_TEXT}
+    assert kaldi(recipe / "data/test/wav.scp") == {**expected, "-0vPFx-wRRI": str(root / "audio/-0vPFx-wRRI.wav")}
+    assert (recipe / "data/local/musiccaps.missing").read_text() == f"{GONE}\n"
+
+    # asked to fetch the missing clip, without yt-dlp: how many, where it looked, what to do
+    proc = run_recipe(
+        recipe, "--audio_dir", str(clips), "--again", "true", env=env, check=False, script="local/download.sh"
+    )
+    assert proc.returncode == 1
+    assert f"local/download.sh: {missing} (no <ytid>.wav|flac|mp3|ogg anywhere below)" in proc.stderr
+    for what in (
+        "needs yt-dlp and ffmpeg, but yt-dlp",
+        "pip install 'yt-dlp[default]'",
+        f"below {clips}",
+        "SLAP_OFFLINE=1",
+    ):
+        assert what in proc.stderr
+    assert not (root / ".clips.started").exists()
+
+    # with yt-dlp: only the clip in neither directory is fetched, into ${MUSICCAPS}/audio, and stage 1 takes it there
+    fake_env, fail, log = fake_tools
+    fail.write_text("")  # the video is back
+    env = {**env, **fake_env}
+    run_recipe(recipe, "--audio_dir", str(clips), "--again", "true", env=env, script="local/download.sh")
+    assert calls(log) == [f"{GONE} *1-3"]
+    assert sorted(p.name for p in (root / "audio").iterdir()) == sorted(
+        [f"{GONE}.wav", "-0vPFx-wRRI.wav", "-0Gj8-vB1q4.wav"]
+    )
+    assert not list(clips.rglob(f"{GONE}.*"))
+    (recipe / "data/.done").unlink()
+    opts = f"--sets test --audio_dir {clips}"
+    run_corpus_recipe(recipe, env, "--stop_stage", "1", "--skip_train", "true", "--local_data_opts", opts)
+    assert calls(log) == []
+    assert kaldi(recipe / "data/test/wav.scp")[GONE] == str(root / "audio" / f"{GONE}.wav")
+    assert (recipe / "data/local/musiccaps.missing").read_text() == ""

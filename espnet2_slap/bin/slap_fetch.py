@@ -3,12 +3,15 @@
 
     python -m espnet2_slap.bin.slap_fetch corpus {song_describer,musiccaps,gtzan,mtat,openmic} --root DIR
     python -m espnet2_slap.bin.slap_fetch clips --csv musiccaps-public.csv --audio_dir DIR --job 1 --num_jobs 4
+    python -m espnet2_slap.bin.slap_fetch missing --csv musiccaps-public.csv --audio_dir DIR [DIR ...]
     python -m espnet2_slap.bin.slap_fetch pretrained [roberta-base ...] --downloads downloads
     python -m espnet2_slap.bin.slap_fetch check --config conf/train_slap_pretrained.yaml
 
 corpus: the publisher's official release into DIR (espnet2_slap.corpora.sources): resumed, verified, unpacked,
 what is there skipped, what failed listed (exit 1). clips: one job's share of the MusicCaps clips with yt-dlp
-(espnet2_slap.corpora.youtube); unavailable videos are listed, never a stop. pretrained: the files of
+(espnet2_slap.corpora.youtube) into --audio_dir, those below it or --found_in skipped; unavailable videos are
+listed, never a stop. missing: prints how many of the CSV's clips are below none of the --audio_dir directories
+and how many clips it has ("3 5"; --list FILE: their ytids), fetching nothing. pretrained: the files of
 espnet2_slap.utils.pretrained_files into --downloads. check: exit 1 naming each start file a training config
 needs that is missing, and the command that fetches it.
 
@@ -25,7 +28,7 @@ from typing import Optional, Sequence
 
 from espnet2_slap.corpora.common import PrepError, parse_bool
 from espnet2_slap.corpora.sources import CORPORA, fetch_corpus
-from espnet2_slap.corpora.youtube import fetch_clips
+from espnet2_slap.corpora.youtube import fetch_clips, missing_clips
 from espnet2_slap.utils.cli import start_logging
 from espnet2_slap.utils.download import DownloadError
 from espnet2_slap.utils.pretrained_files import DEFAULT, PRETRAINED, config_needs, fetch_pretrained
@@ -45,11 +48,20 @@ def get_parser() -> argparse.ArgumentParser:
     clips = commands.add_parser("clips", help="One job's share of the MusicCaps clips (yt-dlp)")
     clips.add_argument("--csv", type=Path, required=True, help="musiccaps-public.csv")
     clips.add_argument("--audio_dir", type=Path, required=True, help="Where the clips go (<ytid>.wav)")
+    clips.add_argument(
+        "--found_in", type=Path, nargs="*", default=[], help="Other directories whose clips are not fetched again"
+    )
     clips.add_argument("--job", type=int, default=1, help="This job's number, 1..--num_jobs")
     clips.add_argument("--num_jobs", type=int, default=1)
     clips.add_argument("--unavailable", type=Path, help="List of the clips not fetched (ytid, CSV line, reason)")
     clips.add_argument("--ytdlp", default="yt-dlp", help="The yt-dlp command")
     clips.add_argument("--timeout", type=float, default=300.0, help="Seconds one clip may take")
+    missing = commands.add_parser("missing", help="How many MusicCaps clips are in none of the directories")
+    missing.add_argument("--csv", type=Path, required=True, help="musiccaps-public.csv")
+    missing.add_argument(
+        "--audio_dir", type=Path, nargs="+", required=True, help="Where the clips are looked for (anywhere below)"
+    )
+    missing.add_argument("--list", type=Path, help="Their ytids go here, one a line")
     pretrained = commands.add_parser("pretrained", help="Pretrained files into --downloads")
     pretrained.add_argument("names", nargs="*", help=f"Of {', '.join(PRETRAINED)} (default: {' '.join(DEFAULT)})")
     pretrained.add_argument("--downloads", type=Path, default=Path("downloads"))
@@ -69,7 +81,14 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "clips":
         if args.offline:
             raise DownloadError("clips: the offline switch is on: no clip is fetched")
-        fetch_clips(args.csv, args.audio_dir, args.job, args.num_jobs, args.unavailable, args.ytdlp, args.timeout)
+        fetch_clips(
+            args.csv, args.audio_dir, args.job, args.num_jobs, args.unavailable, args.ytdlp, args.timeout, args.found_in
+        )
+    elif args.command == "missing":
+        absent, total = missing_clips(args.csv, args.audio_dir)
+        if args.list is not None:
+            args.list.write_text("".join(f"{ytid}\n" for ytid in absent), encoding="utf-8")
+        print(len(absent), total)
     elif args.command == "pretrained":
         unknown = [name for name in args.names if name not in PRETRAINED]
         if unknown:

@@ -18,6 +18,7 @@ from espnet2_slap.audio.io import read_mono, resample
 from espnet2_slap.bin import slap_embed
 from espnet2_slap.evaluation.plan import read_plan
 from espnet2_slap.inference import AudioTextModel
+from espnet2_slap.metrics.zeroshot import BEST_LABEL, PROMPTS
 
 
 def embed(config, model_file, data_dir, out, *extra):
@@ -81,10 +82,17 @@ def test_stage8_scores_every_task_of_the_plan(tmp_path, exp, label_sets):
     masked = test["zero_shot"]["utt2tags (known: utt2known)"]
     assert masked["known"] == "utt2known" and masked["clips"] == 8
     assert masked["best"] != test["zero_shot"]["utt2tags"]["best"]  # the mask changes what counts
+    mode = test["zero_shot"]["utt2mode"]  # every prompt's figure, and the best of them chosen on this test set
+    assert list(mode["per_prompt"]) == list(PROMPTS) and mode["best_label"] == BEST_LABEL
+    assert mode["best"]["accuracy"] == max(m["accuracy"] for m in mode["per_prompt"].values())
+    assert masked["best"]["mAP"] == max(m["mAP"] for m in masked["per_prompt"].values())
     probe = test["probe"]["utt2instrument"]
     assert probe["clips"] == {"fit": 32, "stop": 8, "test": 8} and 0 <= probe["test"]["accuracy"] <= 100
     md = (exp / "RESULTS.md").read_text()
     assert "### Zero-shot classification (accuracy %" in md and "| utt2mode | 2 | 50.0 |" in md
+    assert all(f"| utt2mode | 2 | 50.0 | `{prompt}` | " in md for prompt in PROMPTS)
+    label = "best prompt, chosen on the test set (paper's protocol; optimistic)"
+    assert f"| utt2mode | 2 | 50.0 | {label}: `{mode['best_prompt']}` | {mode['best']['accuracy']:.2f} |" in md
     assert "### Zero-shot tagging (multi-label" in md and "| utt2tags (known: utt2known) | 6 | 8 | utt2known |" in md
     assert "### MLP probes on frozen embeddings" in md and "- utt2instrument (representation; fit train 32" in md
 

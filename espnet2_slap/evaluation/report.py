@@ -4,7 +4,9 @@
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
+
+from espnet2_slap.metrics.zeroshot import BEST_LABEL
 
 RETRIEVAL_COLUMNS = ("R@1", "R@5", "R@10", "MdNR", "MNR")
 MULTI_LABEL_COLUMNS = ("ROC-AUC", "mAP", "mAR")
@@ -64,10 +66,19 @@ def retrieval_section(res: Dict) -> List[str]:
 def unlabelled_note(name: str, z: Dict) -> List[str]:
     if not z.get("unlabelled_clips"):
         return []
-    return [f"{z['unlabelled_clips']} embedded clips have no line in {name} and are not in its row."]
+    return [f"{z['unlabelled_clips']} embedded clips have no line in {name} and are not in its rows."]
+
+
+def prompt_rows(z: Dict) -> List[Tuple[str, Dict]]:
+    """(row label, metrics) of one zero-shot result: each prompt's (a fixed-prompt figure), then the best's,
+    labelled as chosen on the test set (``BEST_LABEL``)."""
+    rows = [(f"`{prompt}`", metrics) for prompt, metrics in z["per_prompt"].items()]
+    return rows + [(f"{BEST_LABEL}: `{z['best_prompt']}`", z["best"])]
 
 
 def zero_shot_sections(zero_shot: Dict[str, Dict]) -> List[str]:
+    """The single-label and multi-label zero-shot tables: a row a prompt and one for the best prompt of each
+    label file, and what was not run."""
     scored = {k: z for k, z in zero_shot.items() if "not_run" not in z}
     single = {k: z for k, z in scored.items() if "accuracy" in z["best"]}
     multi = {k: z for k, z in scored.items() if "accuracy" not in z["best"]}
@@ -75,33 +86,35 @@ def zero_shot_sections(zero_shot: Dict[str, Dict]) -> List[str]:
     if single:
         lines += [
             "",
-            "### Zero-shot classification (accuracy %, best of the paper's prompts)",
+            f"### Zero-shot classification (accuracy %, each of the paper's prompts and the {BEST_LABEL})",
             "",
-            "| labels | classes | chance | accuracy | best prompt |",
+            "| labels | classes | chance | prompt | accuracy |",
             "| --- | --- | --- | --- | --- |",
         ]
         for name, z in single.items():
             n = len(z["classes"])
-            lines.append(f"| {name} | {n} | {100 / n:.1f} | {z['best']['accuracy']:.2f} | `{z['best_prompt']}` |")
+            for prompt, m in prompt_rows(z):
+                lines.append(f"| {name} | {n} | {100 / n:.1f} | {prompt} | {m['accuracy']:.2f} |")
         for name, z in single.items():
             lines += unlabelled_note(name, z)
     if multi:
         lines += [
             "",
-            "### Zero-shot tagging (multi-label, %, macro ROC-AUC / mAP and mAR; best of the paper's prompts by mAP)",
+            "### Zero-shot tagging (multi-label, %, macro ROC-AUC / mAP and mAR; each of the paper's prompts and the "
+            f"{BEST_LABEL}, by mAP)",
             "",
-            "| labels | classes | clips | known-label mask | "
+            "| labels | classes | clips | known-label mask | prompt | "
             + " | ".join(MULTI_LABEL_COLUMNS)
-            + " | best prompt | classes skipped | clips skipped |",
-            "| --- | --- | --- | --- |" + " --- |" * (len(MULTI_LABEL_COLUMNS) + 3),
+            + " | classes skipped | clips skipped |",
+            "| --- | --- | --- | --- | --- |" + " --- |" * (len(MULTI_LABEL_COLUMNS) + 2),
         ]
         for name, z in multi.items():
-            b = z["best"]
-            lines.append(
-                f"| {name} | {len(z['classes'])} | {z['clips']} | {z['known'] or 'none'} | "
-                + " | ".join(f"{b[k]:.2f}" for k in MULTI_LABEL_COLUMNS)
-                + f" | `{z['best_prompt']}` | {b['skipped_classes']} | {b['skipped_clips']} |"
-            )
+            for prompt, m in prompt_rows(z):
+                lines.append(
+                    f"| {name} | {len(z['classes'])} | {z['clips']} | {z['known'] or 'none'} | {prompt} | "
+                    + " | ".join(f"{m[k]:.2f}" for k in MULTI_LABEL_COLUMNS)
+                    + f" | {m['skipped_classes']} | {m['skipped_clips']} |"
+                )
         lines += ["", "Classes skipped: no positive or no negative (known) label; clips skipped: no positive tag."]
         for name, z in multi.items():
             lines += unlabelled_note(name, z)

@@ -4,7 +4,8 @@
 - retrieval: A->T and T->A R@1/5/10, MdNR, MNR of each embedding kind (exact ranks in blocks), and the chance
   level (metrics/retrieval.py);
 - zero-shot: single-label accuracy, or multi-label ROC-AUC / mAP / mAR with an optional known-label mask, for
-  each prompt and the best (metrics/zeroshot.py);
+  each prompt and for the best prompt, chosen on the scored set itself (the paper's protocol, optimistic;
+  metrics/zeroshot.py);
 - modality gap: linear separability and centroid distance, optionally a UMAP picture (metrics/modality_gap.py);
 - probe: an MLP on frozen features, fit / early-stopped / scored on three labelled sets (metrics/probe.py).
 """
@@ -56,7 +57,8 @@ def score_zero_shot(
     device: str = "cpu",
 ) -> Dict:
     """Zero-shot metrics of the labelled clips' audio embeddings against ``prompts`` ({prompt: (C, D)}), per
-    prompt and the best, with the classes and the numbers of clips scored and left unlabelled."""
+    prompt and the best (chosen on these clips: "best_label" says so), with the classes and the numbers of clips
+    scored and left unlabelled."""
     result = zeroshot_metrics(clips.features, prompts, clips.targets, multi_label, clips.known, select, device=device)
     return {**result, "classes": list(classes), "clips": len(clips.ids), "unlabelled_clips": clips.unlabelled}
 

@@ -17,17 +17,17 @@ COLLAPSE_EPOCHS = 3
 
 # A chance warning when validation in-batch R@1 (r1_a2t and r1_t2a together: on SLAP's predictions, CLAP's
 # embeddings) averaged over the last CHANCE_EPOCHS validations stays under CHANCE_FACTOR x its chance level (the
-# mean of 1/B over the validation batches). Replayed on the train.logs of the 86 runs of issue 23's studies
-# (77 on mini_synth, 9 on gm_render; 32 validation clips in batches of 16, chance 0.0625; README "SLAP at small
-# scale"), it warns at every epoch from 10 to 30 in the 4 runs that collapsed (lambda 0 or 1), in some of epochs
-# 10-20 of 25 of the 30 runs with the old tiny SLAP heads (which stayed near chance that long before learning),
-# and once or twice in 3 of the other 52 (CLAP at batch 128 and SLAP at 16 x 8 accumulation: 2 optimizer steps an
-# epoch; lambda 0.2), never in a run of the shipped tiny configs as shipped. Over 5 epochs it also fired at epoch 5
-# in runs about to learn. With 20 figures over 32 clips the average's noise at chance is about 0.01, so
-# 1.5 x chance (0.094) is 3 of its standard deviations above it.
+# mean of 1/B over the validation batches). Replayed (bench/replay_chance_warning.py) on the train.logs of the 86
+# runs of issue 23's studies (77 on mini_synth, 9 on gm_render; 32 validation clips in batches of 16, chance 0.0625;
+# README "SLAP at small scale"), it warns at every epoch from 10 to 30 in the 4 runs that collapsed (lambda 0 or 1),
+# in some of epochs 10-20 of 25 of the 30 runs with the old tiny SLAP heads (which stayed near chance that long
+# before learning), and once or twice in 3 of the other 52 (CLAP at batch 128 and SLAP at 16 x 8 accumulation: 2
+# optimizer steps an epoch; lambda 0.2), never in a run of the shipped tiny configs as shipped. Over 5 epochs it
+# also fired at epoch 5 in runs about to learn. With 20 figures over 32 clips the average's noise at chance is about
+# 0.01, so 1.5 x chance (0.094) is 3 of its standard deviations above it.
 CHANCE_FACTOR = 1.5
 CHANCE_EPOCHS = 10
-# Above this chance level (batches of 1 or 2) the in-batch R@1 tells nothing.
+# Above this chance level (batches of 1: R@1 is always 1) the in-batch R@1 tells nothing.
 CHANCE_MAX = 0.5
 
 

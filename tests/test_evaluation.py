@@ -204,5 +204,5 @@ def test_the_packed_model_holds_results_and_the_exp_its_command(mini_synth, pack
     exp = mini_synth / "exp/slap_train_slap_tiny"
     assert list(packed.values()) == [(exp / "RESULTS.md").read_bytes()]
     run_sh = (exp / "run.sh").read_text()
-    assert f"cd {mini_synth} && ./slap.sh --fs 16000" in run_sh and "--train_args --max_epoch\\ 2" in run_sh
+    assert f"cd {mini_synth} && ./slap.sh --audio_format flac" in run_sh and "--train_args --max_epoch\\ 2" in run_sh
     assert run_sh.rstrip().endswith('"$@"') and os.access(exp / "run.sh", os.X_OK)

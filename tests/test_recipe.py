@@ -98,11 +98,11 @@ def test_another_model_redoes_embedding_and_scoring(recipe):
     results name it); going back to the first model redoes them again."""
     exp = recipe / "exp/slap_train_slap_tiny"
     proc = run(recipe, *SMALL, "--stage", "7", "--stop_stage", "8", "--inference_model", "1epoch.pth")  # zip kept
-    assert "stage 7 test: made from another model or data than now" in proc.stdout
-    assert "stage 8: made from another model or data than now" in proc.stdout
+    assert "stage 7 test: redoing it: changed since it was made: model " in proc.stdout
+    assert "stage 8: redoing it: changed since it was made: model " in proc.stdout
     assert "Model: `exp/slap_train_slap_tiny/1epoch.pth`" in (exp / "RESULTS.md").read_text()
     proc = run(recipe, *SMALL, "--stage", "7", "--stop_stage", "8")
-    assert "stage 7 test: made from another model or data than now" in proc.stdout
+    assert "stage 7 test: redoing it: changed since it was made: model " in proc.stdout
     assert "Model: `exp/slap_train_slap_tiny/valid.epoch.ave.pth`" in (exp / "RESULTS.md").read_text()
 
 
@@ -123,12 +123,17 @@ def test_rerunning_finished_stages_changes_nothing(recipe):
 @pytest.mark.slow
 def test_a_failing_job_fails_its_stage_and_names_its_log(recipe):
     (recipe / "dump/raw/test/.done").unlink()
-    for record in (recipe / "dump/raw").glob("*/audio_format"):
-        record.unlink()  # else the run at --fs -1 is refused before stage 2 (the dump is at 16000 Hz)
-    proc = run(recipe, "--stage", "2", "--stop_stage", "2", "--fs", "-1", check=False)
+    audio = recipe / "dump/raw/test/data"
+    audio.rename(audio.with_name("data.kept"))
+    audio.write_text("")  # a file where the jobs write their audio: each of them fails
+    try:
+        proc = run(recipe, *SMALL, "--stage", "2", "--stop_stage", "2", check=False)
+    finally:
+        audio.unlink()
+        audio.with_name("data.kept").rename(audio)
     assert proc.returncode != 0
     assert "jobs failed, see" in proc.stderr + proc.stdout and "dump/raw/test/logs/format." in proc.stderr + proc.stdout
-    run(recipe, "--stage", "2", "--stop_stage", "2")  # and the stage recovers
+    run(recipe, *SMALL, "--stage", "2", "--stop_stage", "2")  # and the stage recovers
 
 
 @pytest.mark.slow

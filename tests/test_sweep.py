@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MINI_SYNTH_OPTS, REPO, copy_recipes, run_recipe
+from conftest import REPO, copy_recipes, run_recipe
 
 from espnet2_slap.queue.sweep import read_study, write_plan
 
@@ -72,6 +72,11 @@ def test_a_bad_study_is_refused_naming_the_point(tmp_path, monkeypatch, points, 
         read_study(write_study(tmp_path / "s.yaml", points))
 
 
+# The reduced grid's size: what is checked is the plumbing (tasks, their experiments, the comparison), not learning.
+QUICK = "--max_epoch 1 --num_iters_per_epoch 2"
+TINY_DATA = ["--local_data_opts", "--num_train 8 --num_valid 4 --num_test 4 --seconds 2"]
+
+
 def test_sweep_runs_a_reduced_grid_through_the_job_runner_and_compares(tmp_path):
     """Two points (SLAP, CLAP), one seed, one epoch: each task trains and scores its own experiment, and the
     study ends in one table and one plot."""
@@ -79,13 +84,13 @@ def test_sweep_runs_a_reduced_grid_through_the_job_runner_and_compares(tmp_path)
     write_study(
         recipe / "conf" / "sweep" / "reduced.yaml",
         [
-            {"name": "slap", "train_config": "conf/tuning/train_slap_tiny.yaml", "train_args": "--max_epoch 1"},
-            {"name": "clap", "train_config": "conf/tuning/train_clap_tiny.yaml", "train_args": "--max_epoch 1"},
+            {"name": "slap", "train_config": "conf/tuning/train_slap_tiny.yaml", "train_args": QUICK},
+            {"name": "clap", "train_config": "conf/tuning/train_clap_tiny.yaml", "train_args": QUICK},
         ],
         seeds=[7],
     )
-    run_recipe(recipe, "--study", "conf/sweep/reduced.yaml", "--max_jobs_run", "2", "--", *MINI_SYNTH_OPTS,
-               script="./sweep.sh")  # fmt: skip
+    run_recipe(recipe, "--study", "conf/sweep/reduced.yaml", "--max_jobs_run", "2", "--", *TINY_DATA,
+               "--score_config", "conf/score_sweep.yaml", script="./sweep.sh")  # fmt: skip
     study_dir = recipe / "exp" / "slap_sweep_s"
     for point in ("slap", "clap"):
         exp = study_dir / f"{point}_s7"

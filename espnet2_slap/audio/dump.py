@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from espnet2_slap.audio.io import PCM16_SCALE, BadUtterance, load_resampled
+from espnet2_slap.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -351,7 +352,9 @@ def format_audio(
     for entry in part:  # the utterances of a recording one after the other, so that it is decoded once
         groups.setdefault(entry.rec.path if entry.rec else None, []).append(entry)
     summary, lengths = Summary(total=len(part)), {}
+    progress = Progress("formatted", len(part), "utterances")
     for entry in (entry for group in groups.values() for entry in group):
+        progress.step()
         try:
             if entry.problem is not None:
                 raise entry.problem

@@ -21,11 +21,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from espnet2.fileio.read_text import read_2columns_text
-from tqdm import tqdm
 
 from espnet2_slap.audio.io import pcm16_to_float
 from espnet2_slap.evaluation.identity import embedding_identity, model_identity, read_identity
 from espnet2_slap.evaluation.prompts import embed_prompts, prompt_ids
+from espnet2_slap.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ def embed_in_chunks(
     num_chunks = (len(inputs) + chunk_size - 1) // chunk_size
     wanted = range(num_chunks) if chunks is None else chunks
     parts, stale = {}, 0
-    for index in tqdm(wanted, desc=name, unit="chunk"):
+    progress = Progress(f"embedded ({name})", len(wanted), "chunks")
+    for index in wanted:
+        progress.step()
         path = chunk_dir / f"{name}_{index:06d}.npz"
         emb = read_chunk(path, tag)
         if emb is None:

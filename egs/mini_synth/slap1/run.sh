@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 ./slap.sh \
-    --fs 16000 --audio_format flac --nj 2 \
+    --audio_format flac --nj 2 \
     --train_set train --valid_set valid --test_sets test \
-    --token_type bpe --nbpe 120 \
+    --nbpe 120 \
     --train_config conf/tuning/train_slap_tiny.yaml \
     --label_files "utt2instrument utt2tempo utt2mode utt2register utt2dynamics" \
     "$@"

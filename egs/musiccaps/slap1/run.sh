@@ -4,12 +4,12 @@
 #   ./run.sh --skip_train true --packed_model ../../privatecaps/slap1/exp/slap_train_slap/packed_model.zip \
 #            --local_data_opts "--sets test"              # evaluation only of a model trained elsewhere
 #   ./run.sh --local_data_opts "--audio_kind videos"      # the files are whole videos: cut at start_s/end_s
+#   ./run.sh --local_data_opts "--audio_dir /data/yt"     # the clips are there (only read), not in $MUSICCAPS/audio
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ./slap.sh \
-    --fs 48000 --audio_format flac --nj 8 \
+    --audio_format flac --nj 8 \
     --train_set train --valid_set valid --test_sets test \
-    --token_type hugging_face --hf_tokenizer downloads/roberta-base \
     --train_config conf/train_slap.yaml \
     "$@"

@@ -10,9 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 ./slap.sh \
-    --fs 48000 --audio_format flac --nj 8 \
+    --audio_format flac --nj 8 \
     --train_set train --valid_set valid --test_sets test \
-    --token_type hugging_face --hf_tokenizer downloads/roberta-base \
     --train_config conf/train_slap.yaml \
     --num_splits auto --split_size 100000 \
     "$@"

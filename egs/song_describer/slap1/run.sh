@@ -8,8 +8,7 @@ cd "$(dirname "$0")"
 
 ./slap.sh \
     --skip_train true \
-    --fs 48000 --audio_format flac --nj 8 \
+    --audio_format flac --nj 8 \
     --train_set train --valid_set valid --test_sets test \
-    --token_type hugging_face --hf_tokenizer downloads/roberta-base \
     --train_config conf/train_slap.yaml \
     "$@"

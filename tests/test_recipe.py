@@ -97,11 +97,12 @@ def test_another_model_redoes_embedding_and_scoring(recipe):
     """The markers of stages 7-8 hold the model's identity: evaluating another model file redoes them (and the
     results name it); going back to the first model redoes them again."""
     exp = recipe / "exp/slap_train_slap_tiny"
-    proc = run(recipe, *SMALL, "--stage", "7", "--stop_stage", "8", "--inference_model", "1epoch.pth")  # zip kept
+    score = ["--score_config", "conf/score_sweep.yaml"]  # retrieval and the gap: what is checked here is the model
+    proc = run(recipe, *SMALL, *score, "--stage", "7", "--stop_stage", "8", "--inference_model", "1epoch.pth")
     assert "stage 7 test: redoing it: changed since it was made: model " in proc.stdout
     assert "stage 8: redoing it: changed since it was made: model " in proc.stdout
     assert "Model: `exp/slap_train_slap_tiny/1epoch.pth`" in (exp / "RESULTS.md").read_text()
-    proc = run(recipe, *SMALL, "--stage", "7", "--stop_stage", "8")
+    proc = run(recipe, *SMALL, *score, "--stage", "7", "--stop_stage", "8")
     assert "stage 7 test: redoing it: changed since it was made: model " in proc.stdout
     assert "Model: `exp/slap_train_slap_tiny/valid.epoch.ave.pth`" in (exp / "RESULTS.md").read_text()
 

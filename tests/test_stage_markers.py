@@ -3,6 +3,8 @@ markers of the stages it used, so changed inputs redo that stage and those after
 changed; the model's config owns its sampling rate and tokenizer; a config from elsewhere is read where it was
 made. Each case of the issue fails on the code before it."""
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -42,15 +44,39 @@ def test_changed_data_options_redo_stage_1_and_what_used_its_output(recipe):
     assert "stage 1: already done" in proc.stdout and "stage 2 test: already done" in proc.stdout
 
 
-def test_the_training_config_owns_the_sampling_rate_and_fs_overrides_it_for_training(recipe):
+AT_22050 = ["--fs", "22050", "--dumpdir", "dump_22050"]
+
+
+@pytest.fixture(scope="module")
+def at_22050(tmp_path_factory):
+    """A copy of the recipe through stage 4 with --fs 22050 and the 16-kHz tiny config (its console log in
+    first_run.log); the tests of stages 4 and 5 share it."""
+    recipe = copy_recipes(tmp_path_factory.mktemp("at_22050"), "mini_synth") / "mini_synth" / "slap1"
+    proc = run_recipe(recipe, *TINY, *AT_22050, "--stop_stage", "4")
+    (recipe / "first_run.log").write_text(proc.stdout)
+    return recipe
+
+
+def test_the_training_config_owns_the_sampling_rate_and_fs_overrides_it_for_training(at_22050):
     """Item 4: --fs 22050 with the 16-kHz tiny config reached stage 2 only, and stage 4 failed on every clip."""
-    proc = run_recipe(recipe, *TINY, "--fs", "22050", "--dumpdir", "dump_22050", "--stop_stage", "4")
-    assert f"--fs 22050 overrides the 16000 Hz of {TINY_SLAP}: training gets --frontend_conf fs=22050" in proc.stdout
+    recipe = at_22050
+    assert (
+        f"--fs 22050 overrides the 16000 Hz of {TINY_SLAP}: training gets --frontend_conf fs=22050"
+        in (recipe / "first_run.log").read_text()
+    )
     assert lines(recipe / "dump_22050/raw/train/audio_format") == ["22050 Hz flac PCM_16"]
     assert "--frontend_conf fs=22050" in (recipe / "exp/stats_22050/logdir/stats.1.log").read_text()
     assert (recipe / "exp/stats_22050/train/feats_stats.npz").is_file()
+    # statistics of other features are not trained on (a sweep's tasks share stage 4's): refused, naming them
+    other = [*AT_22050, "--train_args", "--frontend_conf n_mels=32"]
+    proc = run_recipe(recipe, *TINY, *other, "--stage", "5", "--stop_stage", "5", check=False)
+    assert proc.returncode != 0 and not (recipe / "exp/slap_train_slap_tiny/train.log").exists()
+    assert "stage 5: the statistics in exp/stats_22050 were made for other features than " in proc.stderr
+    assert '(feature:frontend_conf {"fmax": 8000.0, "fmin": 30.0, "fs": 22050, "hop_length": 160, "n_fft": 512, ' in (
+        proc.stderr
+    )
     # without --fs, the config's rate: stage 2 formats at 16 kHz into the default dump
-    proc = run_recipe(recipe, *TINY, "--stage", "2", "--stop_stage", "2")
+    proc = run_recipe(recipe, *TINY, "--stage", "2", "--stop_stage", "2", "--test_sets", "test")
     assert "Stage 2: audio formatting to 16000 Hz mono flac in dump/raw" in proc.stdout
     # two rates asked at once
     proc = run_recipe(recipe, "--fs", "22050", "--train_args", "--frontend_conf fs=8000", "--stage", "4", check=False)
@@ -164,25 +190,28 @@ def test_a_model_trained_elsewhere_is_evaluated_with_its_own_tokenizer(mini_synt
         (other / "data/test" / name).write_text((mini_synth / "data/test" / name).read_text())
     proc = run_recipe(other, *evaluate, "--tag", "elsewhere")
     assert f"bpe tokens from {mini_synth}/data/token_list/bpe_unigram120/bpe.model" in proc.stdout
-    run_recipe(mini_synth, *evaluate, "--tag", "here")
-    elsewhere, here = (r / "embed/test" for r in (other / "exp/slap_elsewhere", mini_synth / "exp/slap_here"))
+    # what the recipe that trained it embedded of the same data with the same model
+    elsewhere, here = other / "exp/slap_elsewhere/embed/test", trained / "embed/test"
+    same_model = [json.loads((d / "identity.json").read_text())["audio"]["model_sha256"] for d in (elsewhere, here)]
+    assert same_model[0] == same_model[1]
     for name in ("text_prediction", "audio_prediction"):
         assert np.allclose(np.load(elsewhere / f"{name}.npy"), np.load(here / f"{name}.npy"), atol=1e-6), name
 
 
 @pytest.mark.slow
-def test_training_continues_to_a_larger_max_epoch_and_other_options_train_anew(recipe):
+def test_training_continues_to_a_larger_max_epoch_and_other_options_train_anew(at_22050):
     """Stage 5's marker: the same inputs with a larger max_epoch train on from the last epoch; another option
     moves the earlier training aside (nothing lost) and trains anew; a longer run is never taken as done."""
-    quick = "--num_iters_per_epoch 1 --max_epoch"
+    recipe, quick = at_22050, "--num_iters_per_epoch 1 --max_epoch"
     exp = recipe / "exp/slap_train_slap_tiny"
-    run_recipe(recipe, *TINY, "--stop_stage", "5", "--train_args", f"{quick} 1")
-    proc = run_recipe(recipe, *TINY, "--stage", "5", "--stop_stage", "5", "--train_args", f"{quick} 2")
+    stage_5 = [*TINY, *AT_22050, "--stage", "5", "--stop_stage", "5", "--train_args"]
+    run_recipe(recipe, *stage_5, f"{quick} 1")
+    proc = run_recipe(recipe, *stage_5, f"{quick} 2")
     assert "stage 5: max_epoch 1 -> 2: training continues from its last epoch" in proc.stdout
     assert (exp / "2epoch.pth").is_file() and "1epoch results" not in (exp / "train.log").read_text()
-    proc = run_recipe(recipe, *TINY, "--stage", "5", "--stop_stage", "5", "--train_args", f"{quick} 2")
+    proc = run_recipe(recipe, *stage_5, f"{quick} 2")
     assert "stage 5: already done" in proc.stdout
-    proc = run_recipe(recipe, *TINY, "--stage", "5", "--stop_stage", "5", "--train_args", f"{quick} 1 --seed 3")
+    proc = run_recipe(recipe, *stage_5, f"{quick} 1 --seed 3")
     assert (
         "stage 5: training anew, changed since exp/slap_train_slap_tiny was trained: train:seed 0 -> 3, "
         "max_epoch 2 -> 1; the earlier training (and what was made from it) is moved to "

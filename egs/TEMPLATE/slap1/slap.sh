@@ -484,6 +484,12 @@ training_done() {  # true when <exp> holds this training, finished; else false, 
     find "${exp}" -mindepth 1 -maxdepth 1 ! -name .lock ! -name 'previous.*' -exec mv -t "${exp}/previous.${n}" {} +
     return 1
 }
+if run_train_stage 5 && [ -f "${stats_dir}/.done" ] && grep -q $'\t' "${stats_dir}/.done"; then
+    # the statistics training reads must be of this config's features (a sweep's tasks share stage 4's)
+    features=$(grep '^feature:' <<< "${cfg_options}" || true)
+    [ "$(grep '^feature:' "${stats_dir}/.done" || true)" = "${features}" ] \
+        || die "stage 5: the statistics in ${stats_dir} were made for other features than ${train_config}'s ($(changed_inputs <(grep '^feature:' "${stats_dir}/.done") "${features}")): run stage 4 again with this config (--stage 4), or give this config its own --expdir"
+fi
 if run_train_stage 5 && ! { log "Stage 5: training ${train_config} into ${exp} (log: ${exp}/train.log)";
         train_inputs=$(grep '^train:' <<< "${cfg_options}"; inputs "num_splits=${num_splits}" \
             "@${token_dir}/.done" "@${stats_dir}/.done" "@${dumpdir}/raw/${train_set}/.done" \

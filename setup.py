@@ -7,7 +7,12 @@ install_requires = [
     "torch==2.11.0",
     "torchaudio==2.11.0",
     "espnet==202511",
-    "transformers",
+    # tests/test_transformers_clap.py and tests/test_checkpoint_import.py (ClapModel import and export) pass on
+    # 4.35.0, 4.35.2, 4.40.2, 4.45.2, 4.50.3, 4.57.6, 5.0.0 and 5.25.0 (the newest served). Lower bound: before
+    # 4.35 save_pretrained writes pytorch_model.bin, not model.safetensors (4.34.1 fails; 4.30.2 also still saves
+    # RoBERTa's position_ids). Upper bound: the next major. (5.0.0 fails at import beside kernels 0.19.1, which
+    # 5.25 requires; it passes with kernels 0.10.5, in its own extra's range <0.11.)
+    "transformers>=4.35,<6",
     "kaldiio",
     "numpy>=2",
     "soundfile",

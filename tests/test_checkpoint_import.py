@@ -56,8 +56,10 @@ def laion_release(tmp_path_factory):
         **{f"module.text_branch.{k}": v for k, v in text.items()},
         **{f"module.audio_projection.{k}": v for k, v in head(3, 128).items()},
         **{f"module.text_projection.{k}": v for k, v in head(4, TEXT["hidden_size"]).items()},
-        "module.logit_scale_a": torch.tensor(math.log(30.0)),
+        "module.logit_scale_a": torch.tensor(math.log(30.0), dtype=torch.float64),
         "module.logit_scale_t": torch.tensor(math.log(1 / 0.07)),
+        # LAION-CLAP's fusion transforms, in no part of our models
+        **{f"module.{tower}_transform.sequential.0.{p}": torch.zeros(2) for tower in ("audio", "text") for p in "wb"},
     }
     path = tmp_path_factory.mktemp("laion") / "music_audioset_epoch_15_esc_90.14.pt"
     checkpoint = {"epoch": np.int64(15), "best_metric": np.float64(90.14), "state_dict": state}
@@ -159,6 +161,11 @@ def test_laion_clap_release_initialises_every_part_of_clap(laion_release, tmp_pa
     )
     assert f"checkpoint {path}: LAION-CLAP release" in caplog.text
     assert "embeddings.position_ids" in caplog.text and "unexpected" not in caplog.text
+    left_out = (
+        "5 entries belong to no part and are left out: logit_scale_t, audio_transform.* (2), text_transform.* (2)"
+    )
+    assert left_out in caplog.text
+    assert "clamped" not in caplog.text  # a float64 logit_scale_a within the limit is not "clamped"
     assert_loaded(model.audio_tower.encoder, expected["audio"])
     assert_loaded(model.text_tower.encoder.model, expected["text"])
     for tower in ("audio", "text"):

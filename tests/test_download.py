@@ -173,6 +173,6 @@ def test_a_config_whose_start_files_are_missing_stops_the_run_before_stage_1(tmp
     proc = run_recipe(recipe, "--train_config", "conf/train_slap_pretrained.yaml", "--token_type", "bpe", check=False)
     assert proc.returncode != 0
     assert "needs downloads/roberta-base, which is missing: local/download_pretrained.sh roberta-base" in proc.stderr
-    assert "needs downloads/HTSAT_AudioSet_Saved_1.ckpt, which is missing" in proc.stderr
+    assert "needs downloads/htsat_base.pt, which is missing: local/download_pretrained.sh htsat_base.pt" in proc.stderr
     assert "conf/train_slap_pretrained.yaml starts from files that are not there (above)" in proc.stderr
     assert not (recipe / "data").exists() and not (recipe / "downloads").exists()  # stage 1 did not run

@@ -1,10 +1,14 @@
 """transformers' ClapModel both ways: a ClapModel directory (small random ClapConfig, no download) imported into
 our CLAP gives transformers' embeddings; our model exported with slap_export gives ours back in transformers,
-and the zero-shot audio pipeline runs on it. Also our front end against ClapFeatureExtractor, in dB."""
+and the zero-shot audio pipeline runs on it. Also our front end against ClapFeatureExtractor, in dB; the export's
+check from a waveform and a caption (it refuses front-end buffers a shared log-mel would pass); the import's check
+of our front end against the directory's preprocessor_config.json."""
 
 import json
 import logging
 import math
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from test_preprocessor import make_hf_tokenizer
 
 from espnet2_slap.bin import slap_export
 from espnet2_slap.layers.logmel import LogMelFrontend
+from espnet2_slap.models.transformers_clap import build_clap_model, check_same_embeddings, feature_extractor
 from espnet2_slap.tasks.slap import SLAPTask
 
 TEXT = dict(
@@ -110,10 +115,15 @@ def theirs(clap, mel, ids):
     audio = clap.audio_projection(clap.audio_model(input_features=mel[:, None]).pooler_output)
     text = clap.text_projection(clap.text_model(input_ids=ids).pooler_output)
     normalised = (
-        clap.get_audio_features(input_features=mel[:, None]).pooler_output,
-        clap.get_text_features(input_ids=ids).pooler_output,
+        features(clap.get_audio_features(input_features=mel[:, None])),
+        features(clap.get_text_features(input_ids=ids)),
     )
     return audio, text, normalised
+
+
+def features(output):
+    """get_*_features' embeddings: a tensor in transformers 4, the pooler_output of an output object in 5."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
 @pytest.mark.parametrize("source", ["directory", "safetensors file"])
@@ -130,6 +140,7 @@ def test_clap_model_imports_into_our_clap(hf_clap, tokenizer_dir, tmp_path, sour
     caplog.set_level(logging.INFO)
     _, model = build(config)
     assert "transformers ClapModel" in caplog.text
+    assert "no preprocessor_config.json in" in caplog.text and "could not be checked" in caplog.text
     mel, ids = inputs()
     audio, text = ours(model, mel, ids)
     hf_audio, hf_text, (hf_audio_n, hf_text_n) = theirs(clap, mel, ids)
@@ -195,9 +206,10 @@ def test_exported_clap_gives_our_embeddings_in_transformers(exported_clap):
 
 
 def test_zero_shot_pipeline_runs_on_the_export(exported_clap):
-    from transformers import pipeline
+    from transformers import AutoTokenizer, pipeline
 
     out, _ = exported_clap
+    assert set(AutoTokenizer.from_pretrained(str(out))("a calm piano")) == {"input_ids", "attention_mask"}
     classifier = pipeline("zero-shot-audio-classification", model=str(out))
     wave = (0.1 * np.random.default_rng(0).standard_normal(48000 * 3)).astype(np.float32)
     result = classifier(wave, candidate_labels=["piano", "drums", "voice"])
@@ -217,7 +229,7 @@ def test_slap_exports_its_projection_space_and_refuses_its_predictions(tmp_path,
         text_projector_conf=dict(batchnorm=True, bias_before_batchnorm=False),
     )
     files = ["--train_config", str(config), "--model_file", str(model_file)]
-    with pytest.raises(SystemExit, match="predictions .* do not fit ClapModel's two-layer projection"):
+    with pytest.raises(SystemExit, match="SLAP's predictions .* do not fit ClapModel's two-layer projection"):
         slap_export.main([*files, "--space", "prediction", str(tmp_path / "refused")])
     assert not (tmp_path / "refused").exists()
     slap_export.main([*files, str(tmp_path / "hf")])
@@ -262,3 +274,166 @@ def test_our_frontend_matches_clap_feature_extractor_in_db():
     max_db, mean_db, range_db = frontend_difference_db()
     print(f"LogMelFrontend vs ClapFeatureExtractor: max {max_db:.2e} dB, mean {mean_db:.2e} dB (range {range_db:.1f})")
     assert max_db < 1e-3
+
+
+# ---------------------------------------------------------------- the export's check, from a waveform
+
+HEADS = dict(audio_projector_conf=dict(batchnorm=False), text_projector_conf=dict(batchnorm=False))
+
+
+def test_export_check_runs_a_waveform_and_a_caption_through_each_sides_preprocessing(exported_clap):
+    out, _ = exported_clap
+    info = json.loads((out / "espnet2_slap_export.json").read_text())
+    diffs = info["check_max_relative_difference"]
+    print(f"export check from a waveform and a caption: audio {diffs['audio']:.2e}, text {diffs['text']:.2e}")
+    assert "own preprocessing" in info["check"] and max(diffs.values()) < 1e-4
+
+
+def test_export_check_refuses_front_end_buffers_a_shared_log_mel_would_pass(tmp_path, tokenizer_dir):
+    """A model file whose mel filter bank buffer is that of fmin 0 while its front end says 50 Hz (the buffer
+    is in the state dict): both audio towers agree on any log-mel, so the earlier check (one random log-mel fed
+    to both) passed it; from a waveform, our front end and the saved ClapFeatureExtractor disagree."""
+    from transformers import AutoTokenizer
+
+    config, model_file, model = save_trained(tmp_path, tokenizer_dir, **HEADS)
+    state = torch.load(model_file)
+    state["frontend.mel.mel_scale.fb"] = LogMelFrontend(fmin=0.0).mel.mel_scale.fb
+    torch.save(state, model_file)
+    model.load_state_dict(state)
+    assert model.frontend.mel.mel_scale.f_min == 50.0
+    clap = build_clap_model(model)
+    mel, ids = inputs(seed=3)  # the earlier check: the same log-mel into both audio towers
+    shared_mel = relative_difference(ours(model, mel, ids)[0], theirs(clap, mel, ids)[0])
+    print(f"the same model on one shared log-mel: {shared_mel:.2e}")
+    assert shared_mel < 1e-5
+    with pytest.raises(ValueError, match=r"differ from ours by (\S+) \(audio\).*not written") as refused:
+        check_same_embeddings(model, clap, feature_extractor(model), AutoTokenizer.from_pretrained(tokenizer_dir))
+    print(f"front end with fmin-0 filters under fmin 50: {refused.value}")
+    assert float(re.search(r"by (\S+) \(audio\)", str(refused.value)).group(1)) > 1e-2
+    files = ["--train_config", str(config), "--model_file", str(model_file)]
+    with pytest.raises(SystemExit, match=r"\(audio\).*above 1e-4: not written"):
+        slap_export.main([*files, str(tmp_path / "hf")])
+    assert not (tmp_path / "hf").exists()
+
+
+def test_export_check_refuses_a_tokenizer_that_is_not_our_preprocessors(tmp_path, tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    _, _, model = save_trained(tmp_path, tokenizer_dir, **HEADS)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    with pytest.raises(ValueError, match=r"gives the ids \[0, .*, our preprocessor \[0, 7, 2\]"):
+        check_same_embeddings(model, build_clap_model(model), feature_extractor(model), tokenizer, lambda _: [0, 7, 2])
+
+
+def test_clap_has_no_predictions_to_export(tmp_path, tokenizer_dir):
+    config, model_file, _ = save_trained(tmp_path, tokenizer_dir, **HEADS)
+    files = ["--train_config", str(config), "--model_file", str(model_file), "--space", "prediction"]
+    with pytest.raises(SystemExit, match="CLAPModel has no predictor; its projections are its embeddings: export "):
+        slap_export.main([*files, str(tmp_path / "hf")])
+    assert not (tmp_path / "hf").exists()
+
+
+# ---------------------------------------------------------------- the import's front-end check
+
+# The ClapFeatureExtractor of LogMelFrontend's defaults (LAION-CLAP's unfused front end).
+LAION_EXTRACTOR = dict(frequency_min=50, frequency_max=14000, truncation="rand_trunc")
+
+
+def clap_directory(hf_clap, tmp_path, drop=(), **changes):
+    """A copy of the ClapModel directory with a preprocessor_config.json: LAION_EXTRACTOR with ``changes``,
+    without the entries ``drop``."""
+    from transformers import ClapFeatureExtractor
+
+    directory = tmp_path / "clap"
+    shutil.copytree(hf_clap[0], directory)
+    ClapFeatureExtractor(**dict(LAION_EXTRACTOR, **changes)).save_pretrained(str(directory))
+    config_file = directory / "preprocessor_config.json"
+    conf = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({k: v for k, v in conf.items() if k not in drop}))
+    return directory
+
+
+def build_from(directory, tokenizer_dir, tmp_path, parts=("audio_encoder",)):
+    config = write_config(tmp_path / "config.yaml", tokenizer_dir, **HEADS, init=dict(path=directory, parts=parts))
+    return build(config)[1]
+
+
+@pytest.mark.parametrize("source", ["directory", "safetensors file"])
+def test_import_checks_the_front_end_against_the_directorys_feature_extractor(
+    hf_clap, tokenizer_dir, tmp_path, source, caplog
+):
+    directory = clap_directory(hf_clap, tmp_path)
+    path = directory if source == "directory" else directory / "model.safetensors"
+    caplog.set_level(logging.INFO)
+    model = build_from(str(path), tokenizer_dir, tmp_path, ALL_PARTS)
+    assert f"the front end computes the features of {directory / 'preprocessor_config.json'}" in caplog.text
+    mel, ids = inputs()
+    assert relative_difference(ours(model, mel, ids)[0], theirs(hf_clap[1], mel, ids)[0]) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (dict(frequency_min=0), ["frontend_conf fmin: 50 here, frequency_min 0 in {file}"]),
+        (
+            dict(truncation="fusion"),
+            [
+                "frontend_conf mel_scale: slaney here, htk for truncation fusion in {file}",
+                "frontend_conf mel_norm: slaney here, null for truncation fusion in {file}",
+            ],
+        ),
+        (
+            dict(sampling_rate=44100, hop_length=441, frequency_max=16000),
+            [
+                "frontend_conf fs: 48000 here, sampling_rate 44100 in {file}",
+                "frontend_conf hop_length: 480 here, hop_length 441 in {file}",
+                "frontend_conf fmax: 14000 here, frequency_max 16000 in {file}",
+            ],
+        ),
+        (
+            dict(feature_size=128, fft_window_size=2048),
+            [
+                "frontend_conf n_mels: 64 here, feature_size 128 in {file}",
+                "frontend_conf n_fft: 1024 here, fft_window_size 2048 in {file}",
+            ],
+        ),
+        (dict(max_length_s=5), ["audio_encoder_conf clip_frames: 1001 here, max_length_s 5 in {file} (501 frames"]),
+    ],
+)
+def test_import_refuses_a_front_end_other_than_the_directorys_feature_extractor(
+    hf_clap, tokenizer_dir, tmp_path, changes, expected
+):
+    directory = clap_directory(hf_clap, tmp_path, **changes)
+    with pytest.raises(ValueError, match="does not compute the features of the checkpoint's ClapFeatureExtractor") as e:
+        build_from(str(directory), tokenizer_dir, tmp_path)
+    message = str(e.value)
+    print(message)
+    for line in expected:
+        assert line.format(file=directory / "preprocessor_config.json") in message
+    assert message.count("\n  ") == len(expected)
+
+
+def test_import_names_a_setting_the_file_leaves_to_the_extractors_default(hf_clap, tokenizer_dir, tmp_path):
+    """ClapFeatureExtractor's default frequency_min is 0, not LAION-CLAP's 50."""
+    directory = clap_directory(hf_clap, tmp_path, drop=("frequency_min",))
+    with pytest.raises(ValueError, match=r"fmin: 50 here, frequency_min 0 in \S+ \(not set there: ClapFeatureExt"):
+        build_from(str(directory), tokenizer_dir, tmp_path)
+
+
+def test_import_without_the_audio_encoder_does_not_check_the_front_end(hf_clap, tokenizer_dir, tmp_path, caplog):
+    directory = clap_directory(hf_clap, tmp_path, frequency_min=0)
+    caplog.set_level(logging.INFO)
+    build_from(str(directory), tokenizer_dir, tmp_path, parts=["text_encoder", "text_projector"])
+    assert "front end" not in caplog.text
+
+
+def test_an_export_imports_back_with_its_front_end_checked(exported_clap, tokenizer_dir, tmp_path, caplog):
+    """slap_export's preprocessor_config.json describes the front end it was made from: importing it passes."""
+    out, model = exported_clap
+    caplog.set_level(logging.INFO)
+    back = build_from(str(out), tokenizer_dir, tmp_path, ALL_PARTS)
+    assert f"the front end computes the features of {out / 'preprocessor_config.json'}" in caplog.text
+    mel, ids = inputs(seed=4)
+    audio, text = ours(back, mel, ids)
+    original_audio, original_text = ours(model, mel, ids)
+    assert relative_difference(audio, original_audio) < 1e-5 and relative_difference(text, original_text) < 1e-5

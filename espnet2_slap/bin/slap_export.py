@@ -8,10 +8,13 @@ then ``transformers.ClapModel.from_pretrained("exp/clap/hf")`` gives this model'
 ``transformers.pipeline("zero-shot-audio-classification", model="exp/clap/hf")`` runs. The directory holds
 config.json and model.safetensors, the ClapFeatureExtractor of the model's front end (preprocessor_config.json),
 the tokenizer, and espnet2_slap_export.json (what the export carries, the source files, and the largest
-difference between its embeddings and ours, checked before anything is written).
+difference between its embeddings and ours, checked before anything is written: one clip of the model's length
+through our front end and model, and through the saved ClapFeatureExtractor and ClapModel; one caption through
+our preprocessor and through the saved tokenizer).
 
-CLAP exports exactly (encoders, projections, temperature). SLAP exports its projection space: its predictions
-do not fit ClapModel's two-layer projection (--space prediction is refused). Models ClapModel cannot hold (a
+CLAP exports exactly (encoders, projections, temperature; it has no predictor, so --space prediction is refused
+with --space projection to use). SLAP exports its projection space: its predictions do not fit ClapModel's
+two-layer projection (--space prediction is refused). Models ClapModel cannot hold (a
 conv audio encoder, a non-RoBERTa text encoder, a normalize layer, other heads, a sentencepiece tokenizer) are
 refused with what does not fit. Differences that remain on the transformers side: ClapFeatureExtractor pads a
 clip shorter than the model's length by repeating whole copies and silence where we repeat frames, and takes
@@ -54,12 +57,16 @@ def main(cmd=None):
     from espnet2_slap.tasks.slap import SLAPTask
 
     train_args, model = load_trained_model(args.train_config, args.model_file)
-    if args.space == "prediction":
-        what = "SLAP's predictions (projector then predictor" if isinstance(model, SLAPModel) else "predictions ("
+    if args.space == "prediction" and not isinstance(model, SLAPModel):
         raise SystemExit(
-            f"slap_export: --space prediction cannot be exported: {what}, four Linear layers) do not fit "
-            "ClapModel's two-layer projection; export --space projection (SLAP's projections also retrieve, "
-            "with a small drop, see the paper's Table 3)"
+            f"slap_export: --space prediction: {type(model).__name__} has no predictor; its projections are its "
+            "embeddings: export --space projection"
+        )
+    if args.space == "prediction":
+        raise SystemExit(
+            "slap_export: --space prediction cannot be exported: SLAP's predictions (projector then predictor, "
+            "four Linear layers) do not fit ClapModel's two-layer projection; export --space projection (SLAP's "
+            "projections also retrieve, with a small drop, see the paper's Table 3)"
         )
     tokenizer = args.tokenizer or SLAPTask.tokenizer_path(train_args)
     if train_args.token_type != "hugging_face" and args.tokenizer is None:
@@ -75,8 +82,9 @@ def main(cmd=None):
         model_file=str(args.model_file),
         model_file_sha256=file_sha256(args.model_file),
     )
+    preprocessor = SLAPTask.build_preprocess_fn(train_args, train=False)  # its tokenisation, checked on export
     try:
-        export_clap(model, str(tokenizer), args.out, note)
+        export_clap(model, str(tokenizer), args.out, note, None if preprocessor is None else preprocessor.tokenize)
     except ValueError as e:
         raise SystemExit(f"slap_export: {e}")
     logging.info(f"load it with transformers.ClapModel.from_pretrained({str(args.out)!r})")

@@ -116,7 +116,7 @@ class HTSATAudioEncoder(AbsAudioEncoder):
         if longest > self.clip_frames:
             raise ValueError(
                 f"htsat: a clip of {longest} frames is longer than the model's {self.clip_frames} frames "
-                f"(10 s at 48 kHz, hop 480); set preprocessor_conf crop_seconds <= 10"
+                f"(10 s at 48 kHz with hop 480, or at 32 kHz with hop 320); set preprocessor_conf crop_seconds <= 10"
             )
         frames = torch.arange(self.clip_frames, device=feats.device)
         source = frames[None, :] % feats_lengths[:, None].to(feats.device)  # (B, clip_frames)

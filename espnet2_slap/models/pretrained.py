@@ -22,6 +22,7 @@ import torch
 from espnet2_slap.encoders.hf_transformer_text_encoder import load_text_encoder_state_dict
 from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.encoders.htsat_checkpoint import load_htsat_state_dict
+from espnet2_slap.models.transformers_clap import check_frontend_against_extractor
 from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.utils.checkpoint_layouts import load_weights, read_layout, require_parts
 
@@ -62,7 +63,7 @@ def load_projector(projector: torch.nn.Module, weights: Dict[str, torch.Tensor],
 def load_temperature(model: TwoTowerModel, weights: Dict[str, torch.Tensor], source: str) -> None:
     if not hasattr(model, "logit_scale"):
         raise ValueError(f"{source}: {type(model).__name__} has no temperature; leave temperature out of parts")
-    value = weights["logit_scale"].reshape(())
+    value = weights["logit_scale"].reshape(()).to(model.logit_scale.dtype)  # a float64 entry compares as stored
     model.logit_scale.copy_(value)
     model.clamp_logit_scale_()
     clamped = "" if model.logit_scale.item() == value.item() else f", clamped to {model.logit_scale.item():.4f}"
@@ -93,6 +94,7 @@ def initialize_from_checkpoint(model: TwoTowerModel, path: str, parts: Sequence[
     layout = read_layout(path)
     require_parts(layout, parts, path)
     source = f"model_conf init {path} [{layout.name}]"
+    check_frontend_against_extractor(model, path, layout.name, parts)
     if "text_encoder" in parts:
         warn_text_config_differences(model, path)
     for part in parts:

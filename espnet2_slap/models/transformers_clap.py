@@ -9,14 +9,19 @@ CLAP exports exactly, temperature included. SLAP exports its projection space: i
 predictor, four Linear layers) do not fit ClapModel's two-layer projection; SLAP has no temperature, so the
 export's logit scale is ClapConfig's default 1/0.07 (only the pipeline's softmax sharpness depends on it).
 Anything else is refused with the list of what does not fit.
+
+The other way, ``check_frontend_against_extractor`` compares a ClapModel directory's feature extractor
+(preprocessor_config.json) with the front end of a model its audio encoder is loaded into
+(``model_conf init``), and refuses features that would differ.
 """
 
 import json
 import logging
 import math
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from espnet2_slap.encoders.hf_transformer_text_encoder import HFTransformerTextEncoder
@@ -46,8 +51,44 @@ TEXT_CONFIG_KEYS = (
 )
 # LogMelFrontend settings that ClapFeatureExtractor's slaney path computes, and what it cannot change.
 FIXED_FRONTEND = dict(center=True, mel_norm="slaney", mel_scale="slaney", amin=1e-10)
+# ClapFeatureExtractor fields that set the features of a clip of the model's length, each with the frontend_conf
+# key of LogMelFrontend that computes it. Not listed: padding, padding_value (clips shorter than the model's
+# length only), top_db (stored, but the extractor's log-mel does not use it). ``truncation`` picks the filter
+# bank ("fusion": HTK filters without norm, as torchaudio's defaults; otherwise slaney's), ``max_length_s`` the
+# clip length (HTS-AT's clip_frames); both are compared too.
+EXTRACTOR_FIELDS = (
+    ("sampling_rate", "fs"),
+    ("feature_size", "n_mels"),
+    ("fft_window_size", "n_fft"),
+    ("hop_length", "hop_length"),
+    ("frequency_min", "fmin"),
+    ("frequency_max", "fmax"),
+)
+# The layout name utils/checkpoint_layouts.py gives a transformers ClapModel.
+CLAP_LAYOUT = "transformers ClapModel"
+# The caption of the export's text check.
+CHECK_CAPTION = "a calm piano melody with soft drums"
 # The logit scale of a SLAP export (SLAP has no temperature): ClapConfig's default, 1 / 0.07.
 SLAP_LOGIT_SCALE = math.log(1 / 0.07)
+
+
+def frontend_settings(frontend: LogMelFrontend) -> Dict[str, object]:
+    """LogMelFrontend's settings by frontend_conf key, as its transforms hold them (fmax None: fs / 2)."""
+    mel = frontend.mel
+    return dict(
+        fs=frontend.fs,
+        n_mels=frontend.n_mels,
+        n_fft=frontend.n_fft,
+        win_length=mel.spectrogram.win_length,
+        hop_length=frontend.hop_length,
+        fmin=mel.mel_scale.f_min,
+        fmax=mel.mel_scale.f_max,
+        center=frontend.center,
+        pad_mode=mel.spectrogram.pad_mode,
+        mel_norm=mel.mel_scale.norm,
+        mel_scale=mel.mel_scale.mel_scale,
+        amin=frontend.amin,
+    )
 
 
 def unexpressible(model: TwoTowerModel) -> List[str]:
@@ -57,17 +98,11 @@ def unexpressible(model: TwoTowerModel) -> List[str]:
     if not isinstance(frontend, LogMelFrontend):
         problems.append(f"frontend {type(frontend).__name__} (ClapFeatureExtractor computes LogMelFrontend's log-mel)")
     else:
-        mel = frontend.mel
-        settings = dict(
-            center=frontend.center,
-            mel_norm=mel.mel_scale.norm,
-            mel_scale=mel.mel_scale.mel_scale,
-            amin=frontend.amin,
-        )
+        settings = frontend_settings(frontend)
         for name, value in FIXED_FRONTEND.items():
             if settings[name] != value:
                 problems.append(f"frontend_conf {name}: {settings[name]} (ClapFeatureExtractor: {value})")
-        if mel.spectrogram.pad_mode != "reflect" or mel.spectrogram.win_length != frontend.n_fft:
+        if settings["pad_mode"] != "reflect" or settings["win_length"] != frontend.n_fft:
             problems.append("frontend_conf pad_mode/win_length (ClapFeatureExtractor: reflect, win_length = n_fft)")
     if model.normalize is not None:
         problems.append(f"normalize {type(model.normalize).__name__} (ClapModel has no input normalisation)")
@@ -95,6 +130,109 @@ def unexpressible(model: TwoTowerModel) -> List[str]:
                 f"{linears[1].out_features} (ClapModel's projection is [in, projection_dim, projection_dim])"
             )
     return problems
+
+
+def shown(value: object) -> str:
+    """A setting as a config writes it: 50.0 as 50, None as null."""
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def differ(ours: object, theirs: object) -> bool:
+    """Whether two settings differ (numbers by value: 50 and 50.0 are the same)."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (ours, theirs))
+    return not math.isclose(float(ours), float(theirs), rel_tol=1e-9) if numbers else ours != theirs
+
+
+def frontend_mismatches(model: TwoTowerModel, config_file: Path, conf: Dict) -> List[str]:
+    """Each setting in which ``model``'s front end (and HTS-AT's clip length) would compute other features than
+    the ClapFeatureExtractor of ``conf`` (read from ``config_file``): the key to set, our value, theirs."""
+    from transformers import ClapFeatureExtractor
+
+    fields = [field for field, _ in EXTRACTOR_FIELDS] + ["max_length_s", "truncation"]
+    extractor = ClapFeatureExtractor(**{field: conf[field] for field in fields if field in conf})
+
+    def theirs(field: str) -> str:
+        default = "" if field in conf else " (not set there: ClapFeatureExtractor's default)"
+        return f"{field} {shown(getattr(extractor, field))} in {config_file}{default}"
+
+    frontend = model.frontend
+    if not isinstance(frontend, LogMelFrontend):
+        return [
+            f"frontend: {type(frontend).__name__} here; the ClapFeatureExtractor of {config_file} computes "
+            "LogMelFrontend's log-mel (frontend: logmel)"
+        ]
+    ours = frontend_settings(frontend)
+    problems = [
+        f"frontend_conf {key}: {shown(ours[key])} here, {theirs(field)}"
+        for field, key in EXTRACTOR_FIELDS
+        if differ(ours[key], getattr(extractor, field))
+    ]
+    if ours["win_length"] != ours["n_fft"]:
+        problems.append(
+            f"frontend_conf win_length: {ours['win_length']} here; ClapFeatureExtractor's window is its FFT size, "
+            f"{theirs('fft_window_size')} (leave win_length unset)"
+        )
+    # "fusion" computes torchaudio's default filters (HTK mel scale, no norm); the other truncations slaney's
+    bank = dict(mel_scale="htk", mel_norm=None) if extractor.truncation == "fusion" else FIXED_FRONTEND
+    for key in ("mel_scale", "mel_norm"):
+        if ours[key] != bank[key]:
+            problems.append(
+                f"frontend_conf {key}: {shown(ours[key])} here, {shown(bank[key])} for {theirs('truncation')}"
+            )
+    for key in ("center", "amin"):
+        if ours[key] != FIXED_FRONTEND[key]:
+            problems.append(
+                f"frontend_conf {key}: {ours[key]} here; ClapFeatureExtractor always uses {FIXED_FRONTEND[key]}"
+            )
+    if ours["pad_mode"] != "reflect":
+        problems.append(f"frontend_conf pad_mode: {ours['pad_mode']} here; ClapFeatureExtractor always uses reflect")
+    encoder = model.audio_tower.encoder
+    if isinstance(encoder, HTSATAudioEncoder):
+        # ClapFeatureExtractor's clip: max_length_s seconds, max_length // hop + 1 frames
+        frames = int(extractor.max_length_s * extractor.sampling_rate) // extractor.hop_length + 1
+        if encoder.clip_frames != frames:
+            problems.append(
+                f"audio_encoder_conf clip_frames: {encoder.clip_frames} here, {theirs('max_length_s')} "
+                f"({frames} frames; HTS-AT stretches a clip of clip_frames to its input width, so the length "
+                "sets the time scale the encoder sees)"
+            )
+    return problems
+
+
+def check_frontend_against_extractor(model: TwoTowerModel, path: str, layout_name: str, parts: Sequence[str]) -> None:
+    """``model_conf init`` of a transformers ClapModel's audio_encoder: ValueError naming each setting in which
+    ``model``'s front end (and HTS-AT's clip length) differs from the ClapFeatureExtractor of the
+    preprocessor_config.json beside the weights (the features the audio encoder was made for), with both values
+    and the key to set; a warning when there is no such file (the front end is then unchecked). Other layouts,
+    or parts without the audio encoder: nothing to check."""
+    if layout_name != CLAP_LAYOUT or "audio_encoder" not in parts:
+        return
+    location = Path(path)
+    config_file = (location if location.is_dir() else location.parent) / "preprocessor_config.json"
+    source = f"model_conf init {path}"
+    if not config_file.is_file():
+        logging.warning(
+            f"{source}: no {config_file.name} in {config_file.parent}, so the front end could not be checked against "
+            "the feature extractor the audio encoder was made for; make sure frontend_conf computes its features"
+        )
+        return
+    conf = json.loads(config_file.read_text(encoding="utf-8"))
+    kind = conf.get("feature_extractor_type", "ClapFeatureExtractor")
+    if kind != "ClapFeatureExtractor":
+        logging.warning(f"{source}: {config_file} describes a {kind}, not a ClapFeatureExtractor; front end unchecked")
+        return
+    problems = frontend_mismatches(model, config_file, conf)
+    if problems:
+        raise ValueError(
+            f"{source}: the front end does not compute the features of the checkpoint's ClapFeatureExtractor "
+            f"({config_file}); set (or, if that file does not describe the features the model was trained on, "
+            "correct it):\n  " + "\n  ".join(problems)
+        )
+    logging.info(f"{source}: the front end computes the features of {config_file}")
 
 
 def folded_head(projector: MLP) -> Dict[str, torch.Tensor]:
@@ -212,36 +350,103 @@ def feature_extractor(model: TwoTowerModel):
     )
 
 
+def clip_samples(model: TwoTowerModel) -> int:
+    """Samples of one clip of the model's length: HTS-AT's clip_frames frames of the front end's hop (centred
+    frames), i.e. the feature extractor's max_length_s seconds."""
+    return (model.audio_tower.encoder.clip_frames - 1) * model.frontend.hop_length
+
+
+def check_waveform(samples: int, fs: int, seed: int = 0) -> np.ndarray:
+    """A deterministic clip (S,) float32: three tones (at 0.5 %, 3 % and 11 % of the sampling rate, so inside
+    any front end's band) with seeded phases, and seeded noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / fs
+    wave = 0.02 * rng.standard_normal(samples)
+    for share, amplitude in ((0.005, 0.3), (0.03, 0.2), (0.11, 0.1)):
+        wave += amplitude * np.sin(2 * np.pi * share * fs * t + rng.uniform(0, 2 * np.pi))
+    return wave.astype(np.float32)
+
+
+def relative_difference(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return float((ours - theirs).abs().max() / theirs.abs().max())
+
+
 @torch.no_grad()
-def check_same_embeddings(model: TwoTowerModel, clap, seed: int = 0) -> Tuple[float, float]:
-    """Relative max differences (audio, text) between our projections and ClapModel's on a random log-mel
-    clip and random token ids; the export is refused above 1e-4."""
-    g = torch.Generator().manual_seed(seed)
-    encoder = model.audio_tower.encoder
-    mel = -60.0 + 20.0 * torch.randn(1, encoder.clip_frames, encoder.bn0.num_features, generator=g)
-    config = model.text_tower.encoder.model.config
-    ids = torch.randint(3, config.vocab_size, (1, 12), generator=g)
-    ids[:, 0], ids[:, -1] = config.bos_token_id, config.eos_token_id
-    ours_audio = model.audio_tower(mel, torch.tensor([mel.size(1)]))[1]
-    ours_text = model.text_tower(ids, torch.tensor([ids.size(1)]))[1]
-    theirs_audio = clap.audio_projection(clap.audio_model(input_features=mel[:, None]).pooler_output)
-    theirs_text = clap.text_projection(clap.text_model(input_ids=ids).pooler_output)
-    diffs = tuple(
-        float((a - b).abs().max() / b.abs().max()) for a, b in ((ours_audio, theirs_audio), (ours_text, theirs_text))
-    )
+def check_same_embeddings(
+    model: TwoTowerModel,
+    clap,
+    extractor,
+    tokenizer,
+    tokenize: Optional[Callable[[str], np.ndarray]] = None,
+    seed: int = 0,
+) -> Tuple[float, float]:
+    """Relative max differences (audio, text) between our projections and ClapModel's, each side from its own
+    preprocessing; the export is refused above 1e-4.
+
+    Audio: one deterministic clip (``check_waveform``) of exactly the model's length, (clip_frames - 1) * hop
+    samples = max_length_s seconds. ClapFeatureExtractor neither pads nor crops a clip of that length (repeatpad
+    and rand_trunc act only on shorter and longer ones), so both sides see the same samples. Ours: the model's
+    front end, normalize (if any) and audio tower (``encode_audio``, what espnet2_slap.inference runs on each
+    window); theirs: ``extractor`` (the ClapFeatureExtractor the export saves), audio_model and audio_projection
+    (get_audio_features before its normalisation). Front-end buffers or settings that differ from the
+    extractor's fail here; a check that fed one log-mel to both sides could not see them.
+    Text: CHECK_CAPTION through ``tokenizer`` (the one the export saves), text_model and text_projection; ours
+    through ``tokenize`` (our preprocessor's tokenisation, whose ids must be the tokenizer's; default: the
+    tokenizer's ids) and the text tower."""
+    samples = clip_samples(model)
+    if samples != extractor.nb_max_samples:
+        raise ValueError(
+            f"ClapModel export: a clip of the model is {samples} samples, the feature extractor's "
+            f"{extractor.nb_max_samples} (a bug: please report it)"
+        )
+    wave = check_waveform(samples, model.frontend.fs, seed)
+    ours_audio = model.encode_audio(torch.from_numpy(wave)[None], torch.tensor([samples])).projection
+    features = extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+    audio = clap.audio_model(input_features=features["input_features"].float(), is_longer=features["is_longer"])
+    theirs_audio = clap.audio_projection(audio.pooler_output)
+    encoded = tokenizer(CHECK_CAPTION, return_tensors="pt")
+    ids = encoded["input_ids"]
+    if tokenize is not None:
+        ours_ids = [int(i) for i in tokenize(CHECK_CAPTION)]
+        if ours_ids != ids[0].tolist():
+            raise ValueError(
+                f"ClapModel export: the tokenizer it saves gives the ids {ids[0].tolist()} for {CHECK_CAPTION!r}, "
+                f"our preprocessor {ours_ids}; not written"
+            )
+    ours_text = model.encode_text(ids, torch.tensor([ids.size(1)])).projection
+    text = clap.text_model(input_ids=ids, attention_mask=encoded["attention_mask"])
+    theirs_text = clap.text_projection(text.pooler_output)
+    diffs = (relative_difference(ours_audio, theirs_audio), relative_difference(ours_text, theirs_text))
     if max(diffs) > 1e-4:
-        raise ValueError(f"ClapModel export: embeddings differ from ours by {diffs} (relative); not written")
+        raise ValueError(
+            f"ClapModel export: from the same waveform and caption, ClapModel's embeddings differ from ours by "
+            f"{diffs[0]:.2e} (audio) and {diffs[1]:.2e} (text), relative; above 1e-4: not written"
+        )
     return diffs
 
 
-def export_clap(model: TwoTowerModel, tokenizer_dir: str, out_dir: Path, note: Dict) -> None:
+def export_clap(
+    model: TwoTowerModel,
+    tokenizer_dir: str,
+    out_dir: Path,
+    note: Dict,
+    tokenize: Optional[Callable[[str], np.ndarray]] = None,
+) -> None:
     """Writes the ClapModel directory ``out_dir``: weights and config, ClapFeatureExtractor, the tokenizer of
-    ``tokenizer_dir``, and ``espnet2_slap_export.json`` (``note`` and what the export carries)."""
+    ``tokenizer_dir``, and ``espnet2_slap_export.json`` (``note`` and what the export carries), once
+    ``check_same_embeddings`` passed (``tokenize``: our preprocessor's tokenisation, to compare with the
+    tokenizer's)."""
     from transformers import AutoTokenizer
 
     model = model.eval()
     clap = build_clap_model(model)
-    audio_diff, text_diff = check_same_embeddings(model, clap)
+    extractor = feature_extractor(model)
+    # ClapModel takes no token_type_ids: a tokenizer that gives them (a generic PreTrainedTokenizerFast) would
+    # break transformers 4's zero-shot pipeline, so the saved one gives input ids and attention mask only
+    tokenizer = AutoTokenizer.from_pretrained(
+        tokenizer_dir, local_files_only=True, model_input_names=["input_ids", "attention_mask"]
+    )
+    audio_diff, text_diff = check_same_embeddings(model, clap, extractor, tokenizer, tokenize)
     space = "projection"
     if isinstance(model, CLAPModel):
         carries = "CLAP exported exactly: encoders, projections and temperature"
@@ -253,10 +458,14 @@ def export_clap(model: TwoTowerModel, tokenizer_dir: str, out_dir: Path, note: D
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     clap.save_pretrained(str(out_dir))
-    feature_extractor(model).save_pretrained(str(out_dir))
-    AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True).save_pretrained(str(out_dir))
+    extractor.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
     info = dict(
-        note, space=space, carries=carries, check_max_relative_difference=dict(audio=audio_diff, text=text_diff)
+        note,
+        space=space,
+        carries=carries,
+        check="one clip of the model's length and one caption, each side through its own preprocessing",
+        check_max_relative_difference=dict(audio=audio_diff, text=text_diff),
     )
     (out_dir / "espnet2_slap_export.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     largest = max(audio_diff, text_diff)

@@ -44,6 +44,7 @@ from espnet2_slap.train.param_groups import scale_lr_of
 from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
 from espnet2_slap.train.skip_bad_audio import SkipBadAudioCollateFn
 from espnet2_slap.train.trainer import SLAPTrainer, skipped_summary
+from espnet2_slap.utils.init_param import safe_init_param
 
 register_lazy_sound()
 
@@ -201,7 +202,16 @@ class SLAPTask(AbsTask):
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
-        super().main_worker(args)
+        # --init_param: ESPnet's main_worker reads those files with torch.load(weights_only=False), which runs any
+        # code a file names, through the module-level name load_pretrained_model of espnet2.tasks.abs_task, and
+        # has no hook of its own. That name is replaced, only while our main_worker runs (in every process it
+        # starts: each runs this method), by the same loading through our safe reader (utils/init_param.py). So
+        # the files are read where ESPnet reads them: after the model is cast to --train_dtype, frozen, given its
+        # adapter and its optimizer, in training only (not with --collect_stats or --dry_run). Loading them in
+        # build_model instead would load them before those steps, and also when a trained model is rebuilt from
+        # its config.yaml (inference), which records --init_param.
+        with safe_init_param(args.init_param):
+            super().main_worker(args)
         if args.collect_stats:
             logging.info(
                 f"statistics collected; utterances skipped for a bad audio file: {skipped_summary() or 'none'}"

@@ -26,7 +26,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, NamedTuple, Sequence
+from typing import Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 import torch
 
@@ -52,10 +52,12 @@ RECOMPUTED_TEXT_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids
 
 
 class Layout(NamedTuple):
-    """The name of a checkpoint's layout and its parts (see the module docstring)."""
+    """The name of a checkpoint's layout, its parts (see the module docstring) and the keys of the file that
+    belong to none of them (LAION-CLAP's ``audio_transform.*``, ``logit_scale_t``, SLAP's predictors, ...)."""
 
     name: str
     parts: Dict[str, Weights]
+    left_out: Tuple[str, ...] = ()
 
 
 BLOCK_KEY = re.compile(r"^(layers\.\d+\.blocks\.\d+)\.(.+)$")
@@ -129,12 +131,24 @@ def with_prefix(weights: Mapping[str, torch.Tensor], prefix: str, add: str = "")
     return {add + key[len(prefix) :]: value for key, value in weights.items() if key.startswith(prefix)}
 
 
+def head_prefixes(*linears: str) -> Tuple[str, ...]:
+    """The keys two_layer_head takes from these Linear layers' prefixes."""
+    return tuple(f"{linear}.{param}" for linear in linears for param in ("weight", "bias"))
+
+
 def has_prefix(weights: Mapping[str, torch.Tensor], *prefixes: str) -> bool:
     return any(key.startswith(prefixes) for key in weights)
 
 
 def recognise(weights: Weights) -> Layout:
-    """The layout of a flat state dict (``module.`` already removed) and its parts."""
+    """The layout of a flat state dict (``module.`` already removed), its parts and the keys in none of them."""
+    name, parts, taken = parts_of(weights)
+    left_out = tuple(key for key in weights if not key.startswith(taken))
+    return Layout(name, parts, left_out)
+
+
+def parts_of(weights: Weights) -> Tuple[str, Dict[str, Weights], Tuple[str, ...]]:
+    """The layout's name, its parts, and the prefixes of the keys the parts are made of."""
     if has_prefix(weights, "audio_model.audio_encoder.", "text_model."):
         parts = {
             "audio_encoder": hf_audio_to_htsat(with_prefix(weights, "audio_model.audio_encoder.")),
@@ -143,7 +157,8 @@ def recognise(weights: Weights) -> Layout:
             "text_projector": two_layer_head(weights, "text_projection.linear1", "text_projection.linear2"),
             "temperature": with_prefix(weights, "logit_scale_a", "logit_scale"),
         }
-        return Layout("transformers ClapModel", parts)
+        heads = head_prefixes("audio_projection.linear1", "audio_projection.linear2", "text_projection.linear")
+        return "transformers ClapModel", parts, ("audio_model.audio_encoder.", "text_model.", "logit_scale_a", *heads)
     if has_prefix(weights, "audio_branch.", "text_branch."):
         parts = {
             "audio_encoder": with_prefix(weights, "audio_branch."),
@@ -152,11 +167,11 @@ def recognise(weights: Weights) -> Layout:
             "text_projector": two_layer_head(weights, "text_projection.0", "text_projection.2"),
             "temperature": with_prefix(weights, "logit_scale_a", "logit_scale"),
         }
-        return Layout("LAION-CLAP release", parts)
+        heads = head_prefixes("audio_projection.0", "audio_projection.2", "text_projection.0", "text_projection.2")
+        return "LAION-CLAP release", parts, ("audio_branch.", "text_branch.", "logit_scale_a", *heads)
     if has_prefix(weights, "sed_model."):
-        return Layout(
-            "HTS-AT Lightning checkpoint (sed_model.*)", {"audio_encoder": with_prefix(weights, "sed_model.")}
-        )
+        name = "HTS-AT Lightning checkpoint (sed_model.*)"
+        return name, {"audio_encoder": with_prefix(weights, "sed_model.")}, ("sed_model.",)
     if has_prefix(weights, "audio_tower.", "text_tower."):
         parts = {
             "audio_encoder": with_prefix(weights, "audio_tower.encoder."),
@@ -165,14 +180,15 @@ def recognise(weights: Weights) -> Layout:
             "text_projector": with_prefix(weights, "text_tower.projector."),
             "temperature": with_prefix(weights, "logit_scale"),
         }
-        return Layout("espnet2_slap model", parts)
+        taken = ("audio_tower.encoder.", "text_tower.encoder.", "audio_tower.projector.", "text_tower.projector.")
+        return "espnet2_slap model", parts, (*taken, "logit_scale")
     if "patch_embed.proj.weight" in weights:
-        return Layout("HTS-AT state dict", {"audio_encoder": dict(weights)})
+        return "HTS-AT state dict", {"audio_encoder": dict(weights)}, ("",)
     if has_prefix(weights, "embeddings.word_embeddings.", "roberta.embeddings."):
         text = {("model." + key.removeprefix("roberta.")): value for key, value in weights.items()}
-        return Layout("transformers text encoder", {"text_encoder": text})
+        return "transformers text encoder", {"text_encoder": text}, ("",)
     # Unknown: each loader names the keys it finds when none of them is its own.
-    return Layout("unrecognised state dict", {"audio_encoder": dict(weights), "text_encoder": dict(weights)})
+    return "unrecognised state dict", {"audio_encoder": dict(weights), "text_encoder": dict(weights)}, ("",)
 
 
 def transformers_weights_file(directory: Path) -> List[Path]:
@@ -214,7 +230,22 @@ def read_layout(path: str) -> Layout:
     layout = recognise(checkpoint_weights(path))
     found = ", ".join(f"{part} ({len(w)} tensors)" for part, w in layout.parts.items() if w)
     logging.info(f"checkpoint {path}: {layout.name}; parts: {found or 'none'}")
+    if layout.left_out:
+        logging.info(
+            f"checkpoint {path}: {len(layout.left_out)} entries belong to no part and are left out: "
+            f"{grouped_keys(layout.left_out)}"
+        )
     return layout
+
+
+def grouped_keys(keys: Sequence[str]) -> str:
+    """Keys named by their first component, with counts: "audio_transform.* (4), logit_scale_t"."""
+    groups: Dict[str, int] = {}
+    for key in keys:
+        head, dot, _ = key.partition(".")
+        group = f"{head}.*" if dot else head
+        groups[group] = groups.get(group, 0) + 1
+    return ", ".join(f"{group} ({count})" if group.endswith("*") else group for group, count in groups.items())
 
 
 def load_weights(

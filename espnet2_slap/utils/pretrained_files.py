@@ -3,9 +3,10 @@
 ``PRETRAINED`` maps the names the configs use below ``downloads/`` to their source: ``roberta-base`` (weights,
 config and tokenizer files of the Hub model FacebookAI/roberta-base), LAION-CLAP's music release
 ``music_audioset_epoch_15_esc_90.14.pt`` (the Hub model lukewys/laion_clap), ``htsat_base.pt`` (a link to that
-release: its HTS-AT base audio branch, what ``train_clap_pretrained.yaml`` loads) and HTS-AT's own AudioSet
-checkpoint ``HTSAT_AudioSet_Saved_1.ckpt``, which its authors publish on Google Drive only: it is named with
-its page, to fetch by hand. ``config_needs(config)`` lists the start files a training config names
+release: its HTS-AT base audio branch, what ``train_slap_pretrained.yaml`` and ``train_clap_pretrained.yaml``
+load) and HTS-AT's own AudioSet checkpoint ``HTSAT_AudioSet_Saved_1.ckpt`` (HTS-AT tiny at 32 kHz, what
+``train_slap_htsat_tiny_pretrained.yaml`` loads), which its authors publish on Google Drive only: it is named
+with its page, to fetch by hand. ``config_needs(config)`` lists the start files a training config names
 (``init_checkpoint``, ``model_name_or_path``, ``model_conf: init: path``, ``bpemodel``) that are not there.
 """
 

@@ -1,4 +1,4 @@
-"""MB/s of ``espnet2_slap.utils.download.fetch`` over loopback, and what the checks and the resume cost.
+"""MB/s of ``espnet2_slap.fetch.download.fetch`` over loopback, and what the checks and the resume cost.
 
 A file of --mb MB of random bytes is served from 127.0.0.1 by the standard library's threaded HTTP server (one
 that answers Range requests, as the publishers' servers do) and fetched: plain, with its SHA-256 and MD5
@@ -22,7 +22,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from espnet2_slap.utils.download import Expected, fetch
+from espnet2_slap.fetch.download import Expected, fetch
 
 
 class RangeHandler(SimpleHTTPRequestHandler):

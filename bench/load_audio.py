@@ -165,8 +165,8 @@ def dump_table(args) -> None:
 
 def pipeline_args(args, workdir: Path, ext: str, num_workers: int):
     """SLAPTask arguments of the tiny config over a lazy_sound list of the dump at the config's rate."""
-    from espnet2_slap.bin.slap_tokenizer import train_sentencepiece
     from espnet2_slap.tasks.slap import SLAPTask
+    from espnet2_slap.train.tokenizer import train_sentencepiece
 
     config = TINY_CONF / f"train_{args.pipeline_model}_tiny.yaml"
     fs = SLAPTask.sample_rate(SLAPTask.get_parser().parse_args(["--config", str(config)]))

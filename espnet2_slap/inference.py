@@ -21,17 +21,17 @@ import torch
 import yaml
 
 from espnet2_slap.audio.io import BadUtterance, read_mono, resample
+from espnet2_slap.checkpoints.reader import read_checkpoint
 from espnet2_slap.metrics.cosine import cosine_scores
-from espnet2_slap.metrics.zeroshot import PROMPTS
 from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.tasks.slap import SLAPTask
-from espnet2_slap.utils.checkpoint_reader import read_checkpoint
+from espnet2_slap.utils.zero_shot_prompts import PROMPTS, class_words
 
 Audio = Union[str, Path, np.ndarray]
 
 
 def load_model_weights(model: torch.nn.Module, model_file: Union[str, Path]) -> None:
-    """Strictly loads an ESPnet ``*.pth`` (a state dict, read safely: utils/checkpoint_reader.py); any key or
+    """Strictly loads an ESPnet ``*.pth`` (a state dict, read safely: checkpoints/reader.py); any key or
     shape that does not match the config is an error naming it (ESPnet's own loader would silently skip it)."""
     state = read_checkpoint(model_file)
     if not isinstance(state, dict):
@@ -183,11 +183,13 @@ class AudioTextModel:
     def zero_shot(
         self, audio: Sequence[Audio], labels: Sequence[str], prompts: Sequence[str] = PROMPTS
     ) -> Dict[str, np.ndarray]:
-        """{prompt: (N, C) cosine similarity of each clip to ``prompt.format(label)``} on the retrieval kind."""
+        """{prompt: (N, C) cosine similarity of each clip to ``prompt.format(class_words(label))``} on the retrieval
+        kind: a label fills a prompt as in stages 7-8 (``no_vocals`` as "no vocals")."""
         kind = self.kinds[-1]
         audio_emb = self.embed_audio(audio)[kind]
+        words = [class_words(label) for label in labels]
         return {
-            prompt: cosine_scores(audio_emb, self.embed_text([prompt.format(label) for label in labels])[kind])
+            prompt: cosine_scores(audio_emb, self.embed_text([prompt.format(w) for w in words])[kind])
             for prompt in prompts
         }
 

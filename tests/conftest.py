@@ -46,7 +46,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bpe(corpus, tmp_path_factory):
     """(sentencepiece model, token list) trained on the training captions."""
-    from espnet2_slap.bin.slap_tokenizer import train_sentencepiece
+    from espnet2_slap.train.tokenizer import train_sentencepiece
 
     return train_sentencepiece(corpus / "train" / "text", tmp_path_factory.mktemp("bpe"), vocab_size=80)
 

@@ -16,18 +16,18 @@ import pytest
 import torch
 from conftest import tiny_args, tiny_model
 
-from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
-from espnet2_slap.tasks.slap import SLAPTask
-from espnet2_slap.utils import init_param as init_param_module
-from espnet2_slap.utils.checkpoint_layouts import read_layout
-from espnet2_slap.utils.checkpoint_reader import (
+from espnet2_slap.checkpoints import init_param as init_param_module
+from espnet2_slap.checkpoints.init_param import load_init_param
+from espnet2_slap.checkpoints.layouts import read_layout
+from espnet2_slap.checkpoints.reader import (
     ALLOWED_GLOBALS,
     LEGACY_MAGIC_NUMBER,
     LEGACY_PROTOCOL_VERSION,
     UnsafeCheckpointError,
     read_checkpoint,
 )
-from espnet2_slap.utils.init_param import load_init_param
+from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
+from espnet2_slap.tasks.slap import SLAPTask
 
 HTSAT = dict(embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
 MODEL_CHECKPOINT = "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
@@ -412,7 +412,7 @@ def test_a_name_never_makes_torch_import_anything(tmp_path):
 
 def test_a_swallowed_refusal_still_refuses(tmp_path, monkeypatch):
     """A call of a stand-in refuses the file even if something of it caught the refusal."""
-    from espnet2_slap.utils import checkpoint_reader
+    from espnet2_slap.checkpoints import reader as checkpoint_reader
 
     def catches(function, *args):
         try:

@@ -13,11 +13,11 @@ import torch
 import yaml
 from test_transformers_clap import HTSAT, TEXT, write_config
 
+from espnet2_slap.checkpoints.reader import UnsafeCheckpointError, read_checkpoint
 from espnet2_slap.encoders.hf_transformer_text_encoder import HFTransformerTextEncoder
 from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.inference import load_model_weights
 from espnet2_slap.tasks.slap import SLAPTask
-from espnet2_slap.utils.checkpoint_reader import UnsafeCheckpointError, read_checkpoint
 
 PROJECTION = 24
 ROBERTA = dict(model_type="roberta", **TEXT)

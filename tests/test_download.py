@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, copy_recipes, run_recipe
 from local_server import LocalServer, hub_files
 
-from espnet2_slap.utils.download import DownloadError, Expected, fetch, unpack
+from espnet2_slap.fetch.download import DownloadError, Expected, fetch, unpack
 
 BLOB = os.urandom(3 << 20)  # 3 MB, three 1-MB reads
 SHA = hashlib.sha256(BLOB).hexdigest()

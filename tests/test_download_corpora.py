@@ -24,8 +24,8 @@ from test_corpus_openmic import make_corpus as make_openmic
 from test_corpus_song_describer import CSV as SDD_CSV
 from test_corpus_song_describer import TEXT as SDD_TEXT
 
-from espnet2_slap.corpora import sources
-from espnet2_slap.utils.download import DownloadError, Expected
+from espnet2_slap.fetch import corpus_sources as sources
+from espnet2_slap.fetch.download import DownloadError, Expected
 
 
 def zip_of(root: Path, prefix: str = "") -> bytes:

@@ -13,7 +13,7 @@ from test_corpus_common import kaldi, recipe_copy, run_corpus_recipe, write_audi
 from test_corpus_musiccaps import TEST_TEXT, csv_text
 
 from espnet2_slap.corpora.common import PrepError
-from espnet2_slap.corpora.youtube import fetch_clips
+from espnet2_slap.fetch.youtube import fetch_clips
 
 FAKE_YTDLP = """#!{python}
 # yt-dlp stand-in: logs its call, fails for the ids in $FAKE_YTDLP_FAIL, else writes a 1-s wav where -o says.

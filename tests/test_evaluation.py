@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import zipfile
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,9 +17,12 @@ from test_embed_identity import save_model
 
 from espnet2_slap.audio.io import read_mono, resample
 from espnet2_slap.bin import slap_embed
-from espnet2_slap.evaluation.plan import read_plan
+from espnet2_slap.evaluation import readers
+from espnet2_slap.evaluation.plan import ProbeTask, ScorePlan, ZeroShotTask, read_plan
+from espnet2_slap.evaluation.results import Stage8
 from espnet2_slap.inference import AudioTextModel
-from espnet2_slap.metrics.zeroshot import BEST_LABEL, PROMPTS
+from espnet2_slap.metrics.zeroshot import BEST_LABEL
+from espnet2_slap.utils.zero_shot_prompts import PROMPTS
 
 
 def embed(config, model_file, data_dir, out, *extra):
@@ -95,6 +99,43 @@ def test_stage8_scores_every_task_of_the_plan(tmp_path, exp, label_sets):
     assert f"| utt2mode | 2 | 50.0 | {label}: `{mode['best_prompt']}` | {mode['best']['accuracy']:.2f} |" in md
     assert "### Zero-shot tagging (multi-label" in md and "| utt2tags (known: utt2known) | 6 | 8 | utt2known |" in md
     assert "### MLP probes on frozen embeddings" in md and "- utt2instrument (representation; fit train 32" in md
+
+
+def test_stage8_reads_each_embedding_file_once_a_test_set(monkeypatch, exp, label_sets):
+    """Counts, retrieval, the gap, zero-shot and the probes of a set share the arrays read once: the embeddings
+    (np.load of each .npy) and the caption map."""
+    reads = []  # (the set scored, Counter of the files read while scoring it)
+    score_set, np_load, read_kaldi = Stage8.score_set, np.load, readers.read_kaldi
+
+    def counted(read, suffixes):
+        def wrapper(path, *args, **kwargs):
+            if str(path).endswith(suffixes) and reads:
+                reads[-1][1][path] += 1
+            return read(path, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        Stage8, "score_set", lambda self, dset: reads.append((dset, Counter())) or score_set(self, dset)
+    )
+    monkeypatch.setattr(np, "load", counted(np_load, (".npy",)))
+    monkeypatch.setattr(readers, "read_kaldi", counted(read_kaldi, ("text2audio",)))
+    plan = ScorePlan(
+        umap=False,
+        zero_shot=[ZeroShotTask("utt2mode"), ZeroShotTask("utt2tags", "tags.classes", True, "utt2known")],
+        probe=[ProbeTask("utt2instrument"), ProbeTask("utt2instrument", feature="prediction")],
+    )
+    config, model_file = exp / "config.yaml", exp / "1epoch.pth"
+    load_model = lambda: AudioTextModel.from_pretrained(config, model_file)  # noqa: E731
+    results = Stage8(exp, "1epoch.pth", label_sets, ["train", "test"], plan, load_model).run()
+    assert set(results["test"]) == {"counts", "retrieval", "zero_shot", "modality_gap", "probe"}
+    assert [dset for dset, _ in reads] == ["train", "test"]
+    for dset, counts in reads:
+        assert counts and set(counts.values()) == {1}, f"{dset}: {counts}"
+    embed = exp / "embed"
+    assert set(reads[1][1]) == {embed / "test/text2audio"} | {
+        embed / d / f"{m}_{k}.npy" for d in ["test"] for m in ("audio", "text") for k in ("prediction", "projection")
+    } | {embed / d / f"audio_{k}.npy" for d in ("train", "valid", "test") for k in ("representation", "prediction")}
 
 
 def test_what_stage8_cannot_score_is_said_in_results(tmp_path, exp, label_sets):

@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import REPO
 
+from espnet2_slap.checkpoints.htsat import load_htsat_checkpoint
 from espnet2_slap.encoders.conv_audio_encoder import ConvAudioEncoder
 from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
-from espnet2_slap.encoders.htsat_checkpoint import load_htsat_checkpoint
 from espnet2_slap.layers.logmel import LogMelFrontend
 
 FIXTURES = Path(os.environ.get("SLAP_FIXTURES", REPO / "tests" / "fixtures")) / "htsat_parity"

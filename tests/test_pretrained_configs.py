@@ -17,8 +17,8 @@ import torch
 import yaml
 from conftest import REPO
 
+from espnet2_slap.checkpoints.layouts import read_layout
 from espnet2_slap.tasks.slap import SLAPTask, audio_encoder_choices, frontend_choices
-from espnet2_slap.utils.checkpoint_layouts import read_layout
 
 CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf"
 CLIP_SECONDS = 10  # both releases train on 10-s clips
@@ -50,7 +50,7 @@ LAION_MUSIC = Release("laion", 128, (2, 2, 12, 2), (4, 8, 16, 32), fs=48000, hop
 RELEASES = {
     "HTSAT_AudioSet_Saved_1.ckpt": HTSAT_AUDIOSET,
     "music_audioset_epoch_15_esc_90.14.pt": LAION_MUSIC,
-    "htsat_base.pt": LAION_MUSIC,  # a link to the music release (espnet2_slap/utils/pretrained_files.py)
+    "htsat_base.pt": LAION_MUSIC,  # a link to the music release (espnet2_slap/fetch/pretrained_files.py)
 }
 
 

@@ -1,7 +1,8 @@
 """Every command the READMEs give is one the project takes, so a stale one fails here (issue 24).
 
-The commands are read from README.md and egs/*/slap1/README.md: fenced and indented code blocks and inline code,
-with line continuations, ``&&``/``;``/``|`` chains, comments, ``cd`` and environment prefixes. Checked:
+The commands are read from README.md, bench/README.md (the measured figures and the commands that give them) and
+egs/*/slap1/README.md: fenced and indented code blocks and inline code, with line continuations,
+``&&``/``;``/``|`` chains, comments, ``cd`` and environment prefixes. Checked:
 
 - ``./run.sh`` and ``./slap.sh``: each ``--option`` is one of slap.sh (its ``# ---- options:`` block, ``-`` and
   ``_`` alike) and has a value, ``--stage``/``--stop_stage`` are numbers, the config files of ``--train_config``,
@@ -18,9 +19,9 @@ Inline code that is only options (``--max_epoch``) names options of a command ne
 run.sh, of the recipe's ``local/data.sh`` (in a recipe's README), or of a tool named in its paragraph, in its
 section's code blocks or in its headings (``slap_train``, ``sweep.sh``, ``local/X.sh``, ``python -m ...``,
 ``bench/X.py``); a paragraph that names an outside tool (a scheduler, ``pytest``) is not checked.
-A recipe path in the top README is looked for in the recipe the block ``cd``s into, else in those its paragraph
-names (``egs/<corpus>/slap1``), else in any recipe. ``<placeholders>`` in paths are wildcards. Runs in about 10 s
-(the entry points' imports).
+A recipe path in README.md or bench/README.md is looked for in the recipe the block ``cd``s into, else in those its
+paragraph names (``egs/<corpus>/slap1``), else in any recipe. ``<placeholders>`` in paths are wildcards. Runs in
+about 10 s (the entry points' imports).
 """
 
 import json
@@ -36,7 +37,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import pytest
 from conftest import REPO
 
-READMES = [REPO / "README.md", *sorted(REPO.glob("egs/*/slap1/README.md"))]
+READMES = [REPO / "README.md", REPO / "bench" / "README.md", *sorted(REPO.glob("egs/*/slap1/README.md"))]
 TEMPLATE = REPO / "egs" / "TEMPLATE" / "slap1"
 RECIPES = {path.parent.parent.name: path.parent for path in sorted(REPO.glob("egs/*/slap1/run.sh"))}
 ENTRY_POINTS = sorted(

@@ -4,7 +4,7 @@ Reads ``wav.scp`` (and optionally ``segments``), mixes each recording to mono (m
 it with soxr and writes one file per utterance (flac, wav) or one Kaldi ark of 16-bit PCM per job, with the
 lists ``wav.scp``, ``utt2num_samples``, ``utt2dur`` and ``skipped`` (``<id> <reason>``).
 
-Reading and resampling (soxr) are ``audio.io``'s.
+Reading and resampling (soxr) are ``audio.io``'s, the ``wav.scp`` lines ``audio.scp``'s.
 
 Segments are cut from the resampled recording, so every recording is resampled once: ``<start> <end>`` in
 seconds become the output samples [round(start * fs), round(end * fs)), end -1 meaning to the end.
@@ -28,22 +28,13 @@ import numpy as np
 import soundfile as sf
 
 from espnet2_slap.audio.io import PCM16_SCALE, BadUtterance, load_resampled
+from espnet2_slap.audio.scp import Recording, read_wav_scp
 from espnet2_slap.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 
 SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV"}
-
-
-@dataclass
-class Recording:
-    """A ``wav.scp`` line, with its problem if it has one."""
-
-    rec_id: str
-    path: str
-    source: str  # "<wav.scp>:<line>"
-    problem: Optional[BadUtterance] = None
 
 
 @dataclass
@@ -72,23 +63,6 @@ class Summary:
     changed: int = 0  # written anew because their source changed since an earlier run formatted them
     clipped: int = 0
     skipped: List[Tuple[str, BadUtterance]] = field(default_factory=list)
-
-
-def read_wav_scp(wav_scp: Path) -> List[Recording]:
-    """The lines of a wav.scp; one without a path or with a command pipe gets its problem."""
-    recordings = []
-    with open(wav_scp, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.strip().split(maxsplit=1)
-            if not fields:
-                continue
-            rec = Recording(fields[0], fields[1] if len(fields) == 2 else "", f"{wav_scp}:{lineno}")
-            if not rec.path:
-                rec.problem = BadUtterance("malformed line", "no audio path")
-            elif rec.path.endswith("|"):
-                rec.problem = BadUtterance("unsupported entry", "command pipes are not read, give a file")
-            recordings.append(rec)
-    return recordings
 
 
 def parse_segment(line: str, source: str, recordings: Dict[str, Recording]) -> Entry:

@@ -7,12 +7,12 @@
     python -m espnet2_slap.bin.slap_fetch pretrained [roberta-base ...] --downloads downloads
     python -m espnet2_slap.bin.slap_fetch check --config conf/train_slap_pretrained.yaml
 
-corpus: the publisher's official release into DIR (espnet2_slap.corpora.sources): resumed, verified, unpacked,
+corpus: the publisher's official release into DIR (espnet2_slap.fetch.corpus_sources): resumed, verified, unpacked,
 what is there skipped, what failed listed (exit 1). clips: one job's share of the MusicCaps clips with yt-dlp
-(espnet2_slap.corpora.youtube) into --audio_dir, those below it or --found_in skipped; unavailable videos are
+(espnet2_slap.fetch.youtube) into --audio_dir, those below it or --found_in skipped; unavailable videos are
 listed, never a stop. missing: prints how many of the CSV's clips are below none of the --audio_dir directories
 and how many clips it has ("3 5"; --list FILE: their ytids), fetching nothing. pretrained: the files of
-espnet2_slap.utils.pretrained_files into --downloads. check: exit 1 naming each start file a training config
+espnet2_slap.fetch.pretrained_files into --downloads. check: exit 1 naming each start file a training config
 needs that is missing, and the command that fetches it.
 
 Offline (--offline true, or SLAP_OFFLINE=1 or HF_HUB_OFFLINE=1 in the environment): nothing is fetched; what is
@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from espnet2_slap.corpora.common import PrepError, parse_bool
-from espnet2_slap.corpora.sources import CORPORA, fetch_corpus
-from espnet2_slap.corpora.youtube import fetch_clips, missing_clips
+from espnet2_slap.fetch.corpus_sources import CORPORA, fetch_corpus
+from espnet2_slap.fetch.download import DownloadError
+from espnet2_slap.fetch.pretrained_files import DEFAULT, PRETRAINED, config_needs, fetch_pretrained
+from espnet2_slap.fetch.youtube import fetch_clips, missing_clips
 from espnet2_slap.utils.cli import start_logging
-from espnet2_slap.utils.download import DownloadError
-from espnet2_slap.utils.pretrained_files import DEFAULT, PRETRAINED, config_needs, fetch_pretrained
 
 logger = logging.getLogger("slap_fetch")
 

@@ -32,6 +32,7 @@ from espnet2_slap.evaluation.readers import (
     UnmappedTextIds,
     class_list,
     load_embeddings,
+    read_captioned,
     read_ids,
     read_labelled,
 )
@@ -58,12 +59,13 @@ def retrieval(args) -> Dict:
         text2audio = args.emb_dir / "text2audio"
         logging.info(f"no --text2audio given: using {text2audio}, written beside the embeddings")
     try:
-        return score_retrieval(args.emb_dir, [kind], text2audio, args.block_size, args.device)[kind]
+        embeddings = read_captioned(args.emb_dir, [kind], text2audio)
     except UnmappedTextIds as e:
         raise SystemExit(
             f"slap_score retrieval: {args.emb_dir}: {e}; give --text2audio FILE ('<text_id> <audio_id>' lines, "
             "as slap_embed writes them to <emb_dir>/text2audio)"
         ) from None
+    return score_retrieval(embeddings, args.block_size, args.device)[kind]
 
 
 def model_prompts(args, classes) -> Dict:

@@ -53,6 +53,9 @@ SPLIT_NAMES = {
     "eval": "test",
 }
 SHELL_METACHARACTERS = set("`$\\!;&|<>*?(){}[]#~")
+# The audio files of a clip named ``<id>.<ext>`` that a preparation looks for below an audio directory (MusicCaps,
+# and the YouTube fetch that must agree with it on what is already there), in order of preference.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 
 
 class PrepError(Exception):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from espnet2_slap.corpora.common import (
+    AUDIO_EXTENSIONS,
     DataDirWriter,
     PrepError,
     Report,
@@ -44,7 +45,6 @@ COLUMNS = [
     "is_balanced_subset",
     "is_audioset_eval",
 ]
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg")
 logger = logging.getLogger(__name__)
 
 

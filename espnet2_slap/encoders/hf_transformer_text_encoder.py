@@ -8,9 +8,9 @@ import torch
 from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
 from typeguard import typechecked
 
+from espnet2_slap.checkpoints.layouts import load_weights, read_layout, require_parts, text_buffer_reason
 from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
 from espnet2_slap.layers.pooling import masked_mean
-from espnet2_slap.utils.checkpoint_layouts import load_weights, read_layout, require_parts, text_buffer_reason
 
 POOLINGS = ("pooler", "cls", "mean")
 SHIPPED_CONFIGS = Path(__file__).parent / "hf_configs"
@@ -34,7 +34,7 @@ def load_config_dict(config: Union[str, Dict[str, Any]]) -> Dict[str, Any]:
 def load_text_encoder_state_dict(encoder: torch.nn.Module, weights: Dict[str, torch.Tensor], source: str) -> None:
     """Copies ``weights`` (the encoder's own names: ``model.*`` for this class) into a text encoder; ValueError
     when no key matches or a shape differs. transformers' recomputed buffers (position and token type ids) are
-    ignored; other differences are logged (utils/checkpoint_layouts.load_weights)."""
+    ignored; other differences are logged (checkpoints/layouts.load_weights)."""
     load_weights(
         encoder,
         weights,
@@ -60,7 +60,7 @@ class HFTransformerTextEncoder(AbsTextEncoder):
     pooling: ``pooler`` (the model's ``pooler_output``: RoBERTa's tanh layer over position 0, which must be
     ``<s>``; the preprocessor adds the special tokens), ``cls`` (hidden state at position 0) or ``mean``.
     init_checkpoint: text weights to start from, read safely from any layout that holds them
-    (utils/checkpoint_layouts.py: a LAION-CLAP release's ``text_branch``, a transformers ClapModel's
+    (checkpoints/layouts.py: a LAION-CLAP release's ``text_branch``, a transformers ClapModel's
     ``text_model``, an espnet2_slap model's text encoder, a RoBERTa state dict); the architecture comes from
     ``config`` or ``model_name_or_path`` and must match it. ``--init`` would overwrite them.
     """

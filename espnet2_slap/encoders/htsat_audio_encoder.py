@@ -5,8 +5,8 @@ from typing import List, Optional
 import torch
 from typeguard import typechecked
 
+from espnet2_slap.checkpoints.htsat import load_htsat_checkpoint
 from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
-from espnet2_slap.encoders.htsat_checkpoint import load_htsat_checkpoint
 from espnet2_slap.layers.swin import PatchEmbed, SwinStage, init_swin_weights
 
 # LAION-CLAP's create_htsat_model: all three use 4/8/16/32 heads (Swin-T's 3/6/12/24 would not load them).

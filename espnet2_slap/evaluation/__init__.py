@@ -5,9 +5,10 @@
                   shardable over jobs; prompt embeddings (ids <prompt_index>:<class>)
     identity.py   what made a set of embeddings (model, config, data hashes), checked before scoring
     readers.py    the readers of embeddings, ids, caption maps, class lists and label files (single, multi-label,
-                  masked)
-    prompts.py    the one class-name rule and the paper's prompts, embedded with a model or read from a file
-    scorers.py    one scorer per task: retrieval, zero-shot (single-label, multi-label, masked), modality gap, probe
+                  masked), into the arrays the scorers take; each embedding file read once a test set
+    prompts.py    the paper's prompts (utils/zero_shot_prompts.py) embedded with a model or read from a file
+    scorers.py    one scorer per task, over arrays: retrieval, zero-shot (single-label, multi-label, masked),
+                  modality gap, probe
     plan.py       what stage 8 scores (conf/score.yaml or options)
     report.py     RESULTS.md / results.json, and the JSON + Markdown of one scorer
     compare.py    many experiments' results.json grouped by seed, with mean and spread (slap_compare; the sweeps)

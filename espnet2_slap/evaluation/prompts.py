@@ -1,6 +1,5 @@
-"""Zero-shot prompts: the paper's four (``metrics.zeroshot.PROMPTS``) filled with each class's words, under one
-class-name rule for every label corpus: ``_`` in a class name is a space (label files hold one token a label:
-MTAT's ``no_vocals``, OpenMIC's ``mallet_percussion``).
+"""Zero-shot prompts: the paper's four (``utils/zero_shot_prompts.py``: ``PROMPTS``) filled with each class's
+words, under one class-name rule for every label corpus (``class_words``: ``_`` in a class name is a space).
 
 Prompt embeddings come from a model (``embed_prompts``) or from a file that ``slap_embed --prompts`` wrote
 (``read_prompt_embeddings``), whose ids are ``<prompt_index>:<class>``.
@@ -12,12 +11,7 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 
 from espnet2_slap.evaluation.readers import load_embeddings, lookup, row_of
-from espnet2_slap.metrics.zeroshot import PROMPTS
-
-
-def class_words(name: str) -> str:
-    """The words a class name stands for in a prompt."""
-    return name.replace("_", " ")
+from espnet2_slap.utils.zero_shot_prompts import PROMPTS, class_words
 
 
 def prompt_ids(classes: Sequence[str]) -> List[str]:

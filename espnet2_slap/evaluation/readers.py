@@ -4,12 +4,15 @@ An embedding file is ``<dir>/<name>.npy`` (float32, (N, D)) with ``<dir>/<name>.
 order). Kaldi-style lists: ``text2audio`` ("<text_id> <audio_id>"), label files ("<audio_id> <label>", or with
 several labels, an id alone meaning no positive label), known-label files (OpenMIC's mask: "<audio_id> <label>
 ..." the labels known for a clip), id lists (the first field of each line), class lists (one class a line).
+
+What they read goes to the scorers as arrays (``CaptionedEmbeddings``, ``LabelledClips``); the scorers read no file.
+An ``EmbeddingFiles`` reads each embedding file once for every task that uses it (stage 8: one a test set).
 """
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -36,6 +39,22 @@ def load_embeddings(emb_dir: Path, name: str) -> Tuple[List[str], np.ndarray]:
             raise ValueError(f"{ids_file}:{lineno}: id {utt!r} already on line {seen[utt]}")
         seen[utt] = lineno
     return ids, np.asarray(matrix, dtype=np.float32)
+
+
+Loader = Callable[[Path, str], Tuple[List[str], np.ndarray]]  # (emb_dir, name) -> (ids, (N, D)): load_embeddings
+
+
+class EmbeddingFiles:
+    """A ``Loader`` that reads each embedding file (``load_embeddings``) at its first use and keeps it: stage 8 makes
+    one a test set, so that every task of the set uses the same arrays and no file is read twice."""
+
+    def __init__(self):
+        self.read: Dict[Path, Tuple[List[str], np.ndarray]] = {}
+
+    def __call__(self, emb_dir: Path, name: str) -> Tuple[List[str], np.ndarray]:
+        if emb_dir / name not in self.read:
+            self.read[emb_dir / name] = load_embeddings(emb_dir, name)
+        return self.read[emb_dir / name]
 
 
 def read_kaldi(path: Path, min_fields: int = 2) -> List[Tuple[int, str, List[str]]]:
@@ -88,6 +107,32 @@ def text_audio_rows(text_ids: List[str], audio_ids: List[str], text2audio: Optio
     for lineno, text_id, fields in read_kaldi(text2audio):
         mapping[text_id] = lookup(audio_row, fields[0], f"{text2audio}:{lineno}", "audio embedding")
     return np.array([lookup(mapping, t, f"text embedding id {t}", f"line in {text2audio}") for t in text_ids])
+
+
+class CaptionedEmbeddings(NamedTuple):
+    """One kind's embeddings of a set with captions, as its files hold them: ``audio_<kind>`` (A ids, (A, D)),
+    ``text_<kind>`` (T ids, (T, D)) and ``text_audio``, the (T,) audio row of each caption."""
+
+    audio_ids: List[str]
+    audio: np.ndarray
+    text_ids: List[str]
+    text: np.ndarray
+    text_audio: np.ndarray
+
+
+def read_captioned(
+    emb_dir: Path, kinds: List[str], text2audio: Optional[Path], load: Loader = load_embeddings
+) -> Dict[str, CaptionedEmbeddings]:
+    """{kind: its ``audio_<kind>`` and ``text_<kind>``, with each caption's audio row (``text_audio_rows``)}, in the
+    order of ``kinds``; ``text2audio`` is read once for kinds of the same ids (slap_embed writes them so)."""
+    result: Dict[str, CaptionedEmbeddings] = {}
+    for kind in kinds:
+        audio_ids, audio = load(emb_dir, f"audio_{kind}")
+        text_ids, text = load(emb_dir, f"text_{kind}")
+        same = [e for e in result.values() if e.audio_ids == audio_ids and e.text_ids == text_ids]
+        rows = same[0].text_audio if same else text_audio_rows(text_ids, audio_ids, text2audio)
+        result[kind] = CaptionedEmbeddings(audio_ids, audio, text_ids, text, rows)
+    return result
 
 
 def class_list(labels: Path, classes: Optional[Path]) -> List[str]:
@@ -146,12 +191,13 @@ def read_labelled(
     classes: List[str],
     multi_label: bool,
     known: Optional[Path] = None,
+    load: Loader = load_embeddings,
 ) -> LabelledClips:
     """The clips of embedding file ``name`` that the label file lists (every line's id must be embedded; embedded
     clips it does not list are logged with their count); ``known`` (multi-label only) must list every one."""
     if known is not None and not multi_label:
         raise ValueError(f"{known}: a known-label mask needs multi-label scoring")
-    audio_ids, matrix = load_embeddings(emb_dir, name)
+    audio_ids, matrix = load(emb_dir, name)
     rows, targets = label_targets(labels, classes, audio_ids, multi_label)
     mask = None
     if known is not None:

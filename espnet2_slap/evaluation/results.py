@@ -4,7 +4,8 @@ with one loaded model (it embeds the zero-shot prompts), into ``<exp>/results.js
 Per test set: the counts, retrieval and the modality gap on each embedding kind (sets with captions; retrieval
 with the chance level, the gap with a UMAP picture of the kind retrieval uses first); zero-shot on each label file
 of the plan that the set has; the probes whose scored split is this set. Embeddings are used only when their
-identity is this model's (identity.py). RESULTS.md opens with the model selection that stage 6 recorded in
+identity is this model's (identity.py), and each embedding file is read once a test set, for all its tasks
+(readers.EmbeddingFiles). RESULTS.md opens with the model selection that stage 6 recorded in
 ``<exp>/model_selection.json``.
 """
 
@@ -18,7 +19,13 @@ import numpy as np
 from espnet2_slap.evaluation.identity import check_identity, model_identity
 from espnet2_slap.evaluation.plan import ProbeTask, ScorePlan, ZeroShotTask
 from espnet2_slap.evaluation.prompts import embed_prompts
-from espnet2_slap.evaluation.readers import class_list, load_embeddings, read_labelled, text_audio_rows
+from espnet2_slap.evaluation.readers import (
+    CaptionedEmbeddings,
+    EmbeddingFiles,
+    class_list,
+    read_captioned,
+    read_labelled,
+)
 from espnet2_slap.evaluation.report import results_markdown
 from espnet2_slap.evaluation.scorers import caption_counts, score_gap, score_probe, score_retrieval, score_zero_shot
 from espnet2_slap.train.model_selection import read_record
@@ -47,6 +54,7 @@ class Stage8:
         self.config = exp / "config.yaml"
         self.model_id = model_identity(self.config, exp / model_file)
         self._checked: Dict[str, None] = {}
+        self.files = EmbeddingFiles()  # the embedding files read for the test set being scored (score_set)
 
     def model(self):
         if self._model is None:
@@ -72,7 +80,7 @@ class Stage8:
         kind = self.retrieval_kinds(dset)[0]
         clips = read_labelled(
             self.embed_dir(dset, ["audio"]), f"audio_{kind}", labels, classes, task.multi_label,
-            self.label_path(dset, task.known),
+            self.label_path(dset, task.known), self.files,
         )  # fmt: skip
         prompts = {p: e[kind] for p, e in embed_prompts(self.model().embed_text, classes).items()}
         result = score_zero_shot(clips, prompts, classes, task.multi_label, device=self.device)
@@ -93,7 +101,7 @@ class Stage8:
         sets = [
             read_labelled(
                 self.embed_dir(dset, ["audio"]), f"audio_{task.feature}", self.label_path(dset, task.labels), classes,
-                task.multi_label, self.label_path(dset, task.known),
+                task.multi_label, self.label_path(dset, task.known), self.files,
             )  # fmt: skip
             for dset in task.splits
         ]
@@ -114,31 +122,28 @@ class Stage8:
             return task.sets
         return [d for d in self.test_sets if self.label_path(d, task.labels).is_file()]
 
-    def modality_gap(self, dset: str, emb: Path) -> Dict:
+    def modality_gap(self, dset: str, emb: Path, embeddings: Dict[str, CaptionedEmbeddings]) -> Dict:
         """{kind: {separability, centroid_distance}} for each retrieval kind (in their order), and "umap": {space,
         png}, the picture of the first kind (SLAP: prediction, CLAP: projection)."""
-        kinds = self.retrieval_kinds(dset)
+        kinds = list(embeddings)
         gap: Dict = {}
-        for kind in kinds:
-            _, audio = load_embeddings(emb, f"audio_{kind}")
-            _, text = load_embeddings(emb, f"text_{kind}")
+        for kind, e in embeddings.items():
             png = emb / "umap.png" if kind == kinds[0] and self.plan.umap else None
-            gap[kind] = score_gap(audio, text, self.seed, png, f"{self.exp.name}: {dset} ({kind})", self.device)
+            gap[kind] = score_gap(e.audio, e.text, self.seed, png, f"{self.exp.name}: {dset} ({kind})", self.device)
         gap["umap"] = {"space": kinds[0], "png": gap[kinds[0]].pop("umap", None)}
         return gap
 
     def score_set(self, dset: str) -> Dict:
+        self.files = EmbeddingFiles()  # this set's files (and the probes' other splits), each read once
         res: Dict = {}
         captions = (self.dumpdir / dset / "text").is_file()
         if captions and (self.plan.retrieval or self.plan.modality_gap):
             emb = self.embed_dir(dset, ["audio", "text"])
-            audio_ids, _ = load_embeddings(emb, "audio_projection")
-            text_ids, _ = load_embeddings(emb, "text_projection")
-            res["counts"] = caption_counts(text_audio_rows(text_ids, audio_ids, emb / "text2audio"), len(audio_ids))
+            embeddings = read_captioned(emb, self.retrieval_kinds(dset), emb / "text2audio", self.files)
+            last = embeddings[list(embeddings)[-1]]  # projection, which every model has
+            res["counts"] = caption_counts(last.text_audio, len(last.audio_ids))
             if self.plan.retrieval:
-                res["retrieval"] = score_retrieval(
-                    emb, self.retrieval_kinds(dset), emb / "text2audio", device=self.device
-                )
+                res["retrieval"] = score_retrieval(embeddings, device=self.device)
         elif not captions:
             logger.info(f"{dset}: no captions ({self.dumpdir / dset / 'text'}): no retrieval, no modality gap")
         res["zero_shot"] = {}
@@ -150,7 +155,7 @@ class Stage8:
                 logger.warning(f"zero-shot {task.name}: not scored on {dset}: {why}")
                 res["zero_shot"][task.name] = {"not_run": why}
         if captions and self.plan.modality_gap:
-            res["modality_gap"] = self.modality_gap(dset, emb)
+            res["modality_gap"] = self.modality_gap(dset, emb, embeddings)
         res["probe"] = {task.name: self.probe(task) for task in self.plan.probe if task.splits[2] == dset}
         return res
 

@@ -1,5 +1,5 @@
-"""One scorer per task, each over what ``readers`` read; ``slap_score`` (one task a call) and stage 8
-(``results.py``: every task of the plan) both call these.
+"""One scorer per task, each over the arrays that ``readers`` read (none reads a file): ``slap_score`` (one task a
+call) and stage 8 (``results.py``: every task of the plan, on each test set's files read once) both call these.
 
 - retrieval: A->T and T->A R@1/5/10, MdNR, MNR of each embedding kind (exact ranks in blocks), and the chance
   level (metrics/retrieval.py);
@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from espnet2_slap.evaluation.readers import LabelledClips, load_embeddings, text_audio_rows
+from espnet2_slap.evaluation.readers import CaptionedEmbeddings, LabelledClips
 from espnet2_slap.metrics.modality_gap import modality_gap, umap_picture
 from espnet2_slap.metrics.probe import MLPProbe
 from espnet2_slap.metrics.retrieval import chance_retrieval, retrieval_metrics
@@ -34,17 +34,14 @@ def caption_counts(text_audio: np.ndarray, num_audio: int) -> Dict[str, int]:
 
 
 def score_retrieval(
-    emb_dir: Path, kinds: List[str], text2audio: Optional[Path], block_size: int = 256, device: str = "cpu"
+    embeddings: Dict[str, CaptionedEmbeddings], block_size: int = 256, device: str = "cpu"
 ) -> Dict[str, Dict]:
-    """{kind: retrieval metrics} of ``audio_<kind>`` against ``text_<kind>`` for each kind, and "chance": the
-    figures of random scores."""
+    """{kind: retrieval metrics} of each kind's audio against its captions (``read_captioned``), and "chance": the
+    figures of random scores (of the last kind's captions and clips)."""
     results: Dict[str, Dict] = {}
-    for kind in kinds:
-        audio_ids, audio = load_embeddings(emb_dir, f"audio_{kind}")
-        text_ids, text = load_embeddings(emb_dir, f"text_{kind}")
-        rows = text_audio_rows(text_ids, audio_ids, text2audio)
-        results[kind] = retrieval_metrics(audio, text, rows, block_size, device=device)
-    results["chance"] = chance_retrieval(rows, len(audio_ids))
+    for kind, e in embeddings.items():
+        results[kind] = retrieval_metrics(e.audio, e.text, e.text_audio, block_size, device=device)
+    results["chance"] = chance_retrieval(e.text_audio, len(e.audio_ids))
     return results
 
 

@@ -18,7 +18,6 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from espnet2_slap.metrics.cosine import Device, cosine_scores
 
-PROMPTS = ("{}", "{} music", "this sounds like {}", "A {} track")  # the paper's four
 BEST_LABEL = "best prompt, chosen on the test set (paper's protocol; optimistic)"  # what "best" is
 
 

@@ -24,13 +24,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from espnet2_slap.checkpoints.layouts import htsat_to_hf_audio
 from espnet2_slap.encoders.hf_transformer_text_encoder import HFTransformerTextEncoder
 from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.layers.logmel import LogMelFrontend
 from espnet2_slap.layers.mlp import MLP
 from espnet2_slap.models.clap import CLAPModel
 from espnet2_slap.models.two_tower import TwoTowerModel
-from espnet2_slap.utils.checkpoint_layouts import htsat_to_hf_audio
 
 # RoBERTa config entries ClapTextConfig takes over as they are.
 TEXT_CONFIG_KEYS = (
@@ -64,7 +64,7 @@ EXTRACTOR_FIELDS = (
     ("frequency_min", "fmin"),
     ("frequency_max", "fmax"),
 )
-# The layout name utils/checkpoint_layouts.py gives a transformers ClapModel.
+# The layout name checkpoints/layouts.py gives a transformers ClapModel.
 CLAP_LAYOUT = "transformers ClapModel"
 # The caption of the export's text check.
 CHECK_CAPTION = "a calm piano melody with soft drums"

@@ -26,6 +26,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 from typeguard import typechecked
 
+from espnet2_slap.checkpoints.init_param import safe_init_param
 from espnet2_slap.encoders.abs_audio_encoder import AbsAudioEncoder
 from espnet2_slap.encoders.abs_text_encoder import AbsTextEncoder
 from espnet2_slap.encoders.conv_audio_encoder import ConvAudioEncoder
@@ -34,7 +35,7 @@ from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
 from espnet2_slap.encoders.transformer_text_encoder import TransformerTextEncoder
 from espnet2_slap.layers.logmel import LogMelFrontend
 from espnet2_slap.models.clap import CLAPModel
-from espnet2_slap.models.pretrained import initialize_from_checkpoint
+from espnet2_slap.models.from_checkpoint import initialize_from_checkpoint
 from espnet2_slap.models.slap import SLAPModel
 from espnet2_slap.models.two_tower import TwoTowerModel
 from espnet2_slap.train.fresh_batches import FreshBatchSampler
@@ -44,7 +45,6 @@ from espnet2_slap.train.param_groups import scale_lr_of
 from espnet2_slap.train.preprocessor import TOKEN_TYPES, SLAPPreprocessor
 from espnet2_slap.train.skip_bad_audio import SkipBadAudioCollateFn
 from espnet2_slap.train.trainer import SLAPTrainer, skipped_summary
-from espnet2_slap.utils.init_param import safe_init_param
 
 register_lazy_sound()
 
@@ -205,7 +205,7 @@ class SLAPTask(AbsTask):
         # --init_param: ESPnet's main_worker reads those files with torch.load(weights_only=False), which runs any
         # code a file names, through the module-level name load_pretrained_model of espnet2.tasks.abs_task, and
         # has no hook of its own. That name is replaced, only while our main_worker runs (in every process it
-        # starts: each runs this method), by the same loading through our safe reader (utils/init_param.py). So
+        # starts: each runs this method), by the same loading through our safe reader (checkpoints/init_param.py). So
         # the files are read where ESPnet reads them: after the model is cast to --train_dtype, frozen, given its
         # adapter and its optimizer, in training only (not with --collect_stats or --dry_run). Loading them in
         # build_model instead would load them before those steps, and also when a trained model is rebuilt from
@@ -331,7 +331,7 @@ class SLAPTask(AbsTask):
         )
 
         # 5. Initialisation: --init, then model_conf init {path, parts} (a LAION-CLAP release, a transformers
-        # ClapModel, ...; models/pretrained.py). SLAP's targets copy the context towers when training starts.
+        # ClapModel, ...; models/from_checkpoint.py). SLAP's targets copy the context towers when training starts.
         if args.init is not None:
             initialize(model, args.init)
         if init is not None:

@@ -23,7 +23,7 @@ from typing import Dict, Iterator, NamedTuple, Optional
 import espnet2.train.dataset
 from espnet2.fileio.read_text import read_2columns_text
 
-from espnet2_slap.audio.dump import read_wav_scp
+from espnet2_slap.audio.scp import read_wav_scp
 
 DATA_TYPE = "lazy_sound"
 

@@ -19,7 +19,8 @@ COLLAPSE_EPOCHS = 3
 # embeddings) averaged over the last CHANCE_EPOCHS validations stays under CHANCE_FACTOR x its chance level (the
 # mean of 1/B over the validation batches). Replayed (bench/replay_chance_warning.py) on the train.logs of the 86
 # runs of issue 23's studies (77 on mini_synth, 9 on gm_render; 32 validation clips in batches of 16, chance 0.0625;
-# README "SLAP at small scale"), it warns at every epoch from 10 to 30 in the 4 runs that collapsed (lambda 0 or 1),
+# bench/README.md, "The chance warning replayed on these runs"), it warns at every epoch from 10 to 30 in the 4
+# runs that collapsed (lambda 0 or 1),
 # in some of epochs 10-20 of 25 of the 30 runs with the old tiny SLAP heads (which stayed near chance that long
 # before learning), and once or twice in 3 of the other 52 (CLAP at batch 128 and SLAP at 16 x 8 accumulation: 2
 # optimizer steps an epoch; lambda 0.2), never in a run of the shipped tiny configs as shipped. Over 5 epochs it

@@ -49,7 +49,7 @@ if [ "${n_missing}" -eq 0 ]; then
     exit 0
 fi
 missing="${n_missing} of the ${n_clips} clips of ${csv} are ${in_none} (no <ytid>.wav|flac|mp3|ogg anywhere below)"
-if python -c "import sys; from espnet2_slap.utils.download import offline_mode; sys.exit(not offline_mode())"; then
+if python -c "import sys; from espnet2_slap.fetch.download import offline_mode; sys.exit(not offline_mode())"; then
     echo "local/download.sh: offline: no clip is fetched; ${missing}: stage 1 leaves them out"
     exit 0
 fi

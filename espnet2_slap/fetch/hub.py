@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from espnet2_slap.utils.download import DownloadError, offline_mode
+from espnet2_slap.fetch.download import DownloadError, offline_mode
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Loading HTS-AT weights from any checkpoint layout that holds them (utils/checkpoint_layouts.py): a raw HTS-AT
+"""Loading HTS-AT weights from any checkpoint layout that holds them (checkpoints/layouts.py): a raw HTS-AT
 state dict, HTS-AT's AudioSet Lightning checkpoint (``sed_model.*``), a LAION-CLAP release (``audio_branch.*``),
 a transformers ClapModel (``audio_model.audio_encoder.*``) or an espnet2_slap model (``audio_tower.encoder.*``)."""
 
@@ -6,7 +6,7 @@ from typing import Mapping
 
 import torch
 
-from espnet2_slap.utils.checkpoint_layouts import load_weights, read_layout, require_parts
+from espnet2_slap.checkpoints.layouts import load_weights, read_layout, require_parts
 
 # Entries of the reference HTS-AT module that this encoder does not use, and why.
 REFERENCE_ONLY_PREFIXES = {

@@ -18,8 +18,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import yaml
 
-from espnet2_slap.utils.download import DownloadError
-from espnet2_slap.utils.hub import hub_fetch
+from espnet2_slap.fetch.download import DownloadError
+from espnet2_slap.fetch.hub import hub_fetch
 
 logger = logging.getLogger(__name__)
 HTSAT_PAGE = "https://github.com/RetroCirce/HTS-Audio-Transformer (README: the AudioSet checkpoint on Google Drive)"

@@ -1,4 +1,4 @@
-"""ESPnet's ``--init_param`` read through the safe checkpoint reader (utils/checkpoint_reader.py).
+"""ESPnet's ``--init_param`` read through the safe checkpoint reader (checkpoints/reader.py).
 
 ESPnet's ``AbsTask.main_worker`` loads each ``--init_param <file>:<src_key>:<dst_key>:<exclude_keys>`` with
 ``espnet2.torch_utils.load_pretrained_model.load_pretrained_model``, which reads the file with
@@ -15,7 +15,7 @@ import espnet2.tasks.abs_task as abs_task
 import torch
 from espnet2.torch_utils.load_pretrained_model import filter_state_dict
 
-from espnet2_slap.utils.checkpoint_reader import read_checkpoint
+from espnet2_slap.checkpoints.reader import read_checkpoint
 
 
 def parse_init_param(init_param: str):
@@ -76,7 +76,7 @@ def safe_init_param(init_param: Sequence[str]) -> Iterator[None]:
             raise RuntimeError(
                 "ESPnet's AbsTask.main_worker no longer loads --init_param through espnet2.tasks.abs_task."
                 "load_pretrained_model, so espnet2_slap cannot read the files with its safe reader: use the ESPnet "
-                "version of setup.py, or adapt espnet2_slap/utils/init_param.py to this one"
+                "version of setup.py, or adapt espnet2_slap/checkpoints/init_param.py to this one"
             )
         yield
         return

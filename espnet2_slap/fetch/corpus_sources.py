@@ -8,7 +8,7 @@ it, the paths kept (a local copy of the publishers' sites; the Hub files follow 
 offline switch (``SLAP_OFFLINE=1``, ``HF_HUB_OFFLINE=1``) nothing is fetched and the missing files are named.
 
     song_describer  Zenodo record 10072001: song_describer.csv, audio.zip -> audio/<00-99>/<id>.2min.mp3
-    musiccaps       the Hub dataset google/MusicCaps: musiccaps-public.csv (clips: espnet2_slap.corpora.youtube)
+    musiccaps       the Hub dataset google/MusicCaps: musiccaps-public.csv (clips: espnet2_slap.fetch.youtube)
     gtzan           genres.tar.gz of the Marsyas site (SHA-256 as torchaudio pins it) -> genres/<genre>/*.au
     mtat            MIRG (City, University of London): annotations_final.csv, mp3.zip.001-003 -> mp3/<0-f>/
     openmic         Zenodo record 1432913: openmic-2018-v1.0.0.tgz -> openmic-2018.npz, partitions/, audio/
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from espnet2_slap.utils.download import DownloadError, Expected, fetch, offline_mode, unpack, unpacking_dir
-from espnet2_slap.utils.hub import hub_fetch
+from espnet2_slap.fetch.download import DownloadError, Expected, fetch, offline_mode, unpack, unpacking_dir
+from espnet2_slap.fetch.hub import hub_fetch
 
 logger = logging.getLogger(__name__)
 ZENODO = "https://zenodo.org"

@@ -30,7 +30,7 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 import torch
 
-from espnet2_slap.utils.checkpoint_reader import read_checkpoint
+from espnet2_slap.checkpoints.reader import read_checkpoint
 
 PARTS = ("audio_encoder", "text_encoder", "audio_projector", "text_projector", "temperature")
 Weights = Dict[str, torch.Tensor]
@@ -207,7 +207,7 @@ def transformers_weights_file(directory: Path) -> List[Path]:
 
 
 def checkpoint_weights(path: str) -> Weights:
-    """The tensors of a checkpoint file or transformers directory, read safely (utils/checkpoint_reader.py),
+    """The tensors of a checkpoint file or transformers directory, read safely (checkpoints/reader.py),
     taken from under ``state_dict`` where they are nested there (Lightning, LAION-CLAP), ``module.`` removed."""
     location = Path(path)
     files = transformers_weights_file(location) if location.is_dir() else [location]

@@ -17,8 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from espnet2_slap.corpora.common import PrepError, Report, read_csv_rows, stable_bucket
-from espnet2_slap.corpora.musiccaps import AUDIO_EXTENSIONS
+from espnet2_slap.corpora.common import AUDIO_EXTENSIONS, PrepError, Report, read_csv_rows, stable_bucket
 
 logger = logging.getLogger(__name__)
 WATCH_URL = "https://www.youtube.com/watch?v={}"

@@ -1,6 +1,6 @@
 """Whole-model initialisation from a downloaded checkpoint (``model_conf: {init: {path: ..., parts: [...]}}``).
 
-The checkpoint is read safely and its layout recognised (utils/checkpoint_layouts.py): a LAION-CLAP release, a
+The checkpoint is read safely and its layout recognised (checkpoints/layouts.py): a LAION-CLAP release, a
 transformers ClapModel (directory or file), an espnet2_slap model, HTS-AT's checkpoints (audio encoder only).
 Each part named in ``parts`` is loaded into the model, and only those:
 
@@ -19,12 +19,12 @@ from typing import Dict, Sequence
 
 import torch
 
+from espnet2_slap.checkpoints.htsat import load_htsat_state_dict
+from espnet2_slap.checkpoints.layouts import load_weights, read_layout, require_parts
 from espnet2_slap.encoders.hf_transformer_text_encoder import load_text_encoder_state_dict
 from espnet2_slap.encoders.htsat_audio_encoder import HTSATAudioEncoder
-from espnet2_slap.encoders.htsat_checkpoint import load_htsat_state_dict
 from espnet2_slap.models.transformers_clap import check_frontend_against_extractor
 from espnet2_slap.models.two_tower import TwoTowerModel
-from espnet2_slap.utils.checkpoint_layouts import load_weights, read_layout, require_parts
 
 
 def load_audio_encoder(encoder: torch.nn.Module, weights: Dict[str, torch.Tensor], source: str) -> None:

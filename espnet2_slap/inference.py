@@ -24,8 +24,8 @@ from espnet2_slap.audio.io import BadUtterance, read_mono, resample
 from espnet2_slap.checkpoints.reader import read_checkpoint
 from espnet2_slap.metrics.cosine import cosine_scores
 from espnet2_slap.models.two_tower import TwoTowerModel
+from espnet2_slap.prompts import PROMPTS, class_words
 from espnet2_slap.tasks.slap import SLAPTask
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS, class_words
 
 Audio = Union[str, Path, np.ndarray]
 

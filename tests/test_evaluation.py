@@ -22,7 +22,7 @@ from espnet2_slap.evaluation.plan import ProbeTask, ScorePlan, ZeroShotTask, rea
 from espnet2_slap.evaluation.results import Stage8
 from espnet2_slap.inference import AudioTextModel
 from espnet2_slap.metrics.zeroshot import BEST_LABEL
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS
+from espnet2_slap.prompts import PROMPTS
 
 
 def embed(config, model_file, data_dir, out, *extra):

@@ -11,7 +11,7 @@ import soundfile as sf
 from conftest import run_module
 
 from espnet2_slap.corpora import gm_render
-from espnet2_slap.utils.captions import CAPTION_DELIMITER
+from espnet2_slap.corpora.captions import CAPTION_DELIMITER
 
 
 def read_varlen(data: bytes, pos: int):

@@ -8,8 +8,8 @@ from conftest import tiny_args
 
 from espnet2_slap.bin import slap_embed
 from espnet2_slap.inference import AudioTextModel, windows
+from espnet2_slap.prompts import PROMPTS
 from espnet2_slap.tasks.slap import SLAPTask
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS
 
 WINDOW = 24000  # the tiny configs' 1.5-s crop at 16 kHz
 

@@ -42,7 +42,7 @@ from conftest import REPO
 PACKAGE = REPO / "espnet2_slap"
 # low to high; the README's Layout table lists them in this order, with their layer
 LAYERS = [
-    {"offline", "utils", "queue", "checkpoints"},
+    {"offline", "prompts", "utils", "queue", "checkpoints"},
     {"audio", "corpora", "fetch"},
     {"layers", "losses", "metrics"},
     {"encoders"},
@@ -434,10 +434,16 @@ INJECTIONS = {
     # a module named as a string, imported in a function
     "a string import in a function": (
         {
-            "utils/captions.py": "def _injected():\n    import importlib\n\n"
+            "corpora/captions.py": "def _injected():\n    import importlib\n\n"
             '    return importlib.import_module("espnet2_slap.bin.slap_export")'
         },
-        {"layering": ["espnet2_slap/utils/captions.py:", "import_module('espnet2_slap.bin.slap_export'", "(utils)"]},
+        {
+            "layering": [
+                "espnet2_slap/corpora/captions.py:",
+                "import_module('espnet2_slap.bin.slap_export'",
+                "(corpora)",
+            ]
+        },
     ),
     # train imports tasks, which imports train (a module cycle too where tasks.slap imports train.trainer, as now:
     # the next injection shows that check on its own)

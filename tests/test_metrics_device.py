@@ -12,7 +12,7 @@ from espnet2_slap.metrics.modality_gap import modality_gap
 from espnet2_slap.metrics.probe import MLPProbe
 from espnet2_slap.metrics.retrieval import retrieval_metrics, retrieval_ranks
 from espnet2_slap.metrics.zeroshot import zeroshot_metrics
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS
+from espnet2_slap.prompts import PROMPTS
 
 DEVICES = ["cpu", torch.device("cpu")] + [
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import REPO, run_module
 
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS
+from espnet2_slap.prompts import PROMPTS
 
 
 def write_embeddings(directory, name, ids, matrix):

@@ -8,7 +8,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from espnet2_slap.evaluation.report import zero_shot_sections
 from espnet2_slap.metrics.cosine import cosine_scores
 from espnet2_slap.metrics.zeroshot import BEST_LABEL, mean_average_recall, per_class_auc_map, zeroshot_metrics
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS
+from espnet2_slap.prompts import PROMPTS
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 

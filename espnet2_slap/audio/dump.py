@@ -29,7 +29,7 @@ import soundfile as sf
 
 from espnet2_slap.audio.io import PCM16_SCALE, BadUtterance, load_resampled
 from espnet2_slap.audio.scp import Recording, read_wav_scp
-from espnet2_slap.utils.progress import Progress
+from espnet2_slap.queue.progress import Progress
 
 logger = logging.getLogger(__name__)
 

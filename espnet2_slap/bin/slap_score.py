@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict
 
-from espnet2_slap.evaluation.prompts import embed_prompts, read_prompt_embeddings
+from espnet2_slap.evaluation.prompt_embeddings import embed_prompts, read_prompt_embeddings
 from espnet2_slap.evaluation.readers import (
     UnmappedTextIds,
     class_list,
@@ -70,8 +70,8 @@ def retrieval(args) -> Dict:
 
 def model_prompts(args, classes) -> Dict:
     """{prompt: (C, D)} of the kind of --audio_name, embedded with the model of the options."""
+    from espnet2_slap.checkpoints.packing import unpack_model
     from espnet2_slap.inference import AudioTextModel
-    from espnet2_slap.utils.packing import unpack_model
 
     kind = kind_of(args.audio_name, "audio")
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,8 +12,8 @@ Every caption of a line counts (captions split at the preprocessor's delimiter).
 import argparse
 from pathlib import Path
 
+from espnet2_slap.corpora.captions import CAPTION_DELIMITER
 from espnet2_slap.train.tokenizer import export_hugging_face_vocabulary, train_sentencepiece
-from espnet2_slap.utils.captions import CAPTION_DELIMITER
 from espnet2_slap.utils.cli import start_logging
 
 

@@ -1,2 +1,3 @@
 """Checkpoint files: read safely (``reader``), what a file holds under our module names (``layouts``), HTS-AT's
-weights from any of them (``htsat``) and ESPnet's ``--init_param`` through the same reader (``init_param``)."""
+weights from any of them (``htsat``), ESPnet's ``--init_param`` through the same reader (``init_param``) and a
+packed model, the zip of a recipe's stage 9 (``packing``)."""

@@ -35,7 +35,7 @@ from typing import Callable, Collection, Dict, Iterator, List, Optional, Sequenc
 from typeguard import typechecked
 
 from espnet2_slap.audio.io import BadUtterance, open_audio
-from espnet2_slap.utils.captions import CAPTION_DELIMITER, join_captions
+from espnet2_slap.corpora.captions import CAPTION_DELIMITER, join_captions
 from espnet2_slap.utils.cli import start_logging
 
 logger = logging.getLogger(__name__)

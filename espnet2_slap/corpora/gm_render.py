@@ -32,8 +32,8 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
+from espnet2_slap.corpora.captions import join_captions
 from espnet2_slap.corpora.synth import TEMPLATES, TEMPO_BPM, WORDS
-from espnet2_slap.utils.captions import join_captions
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Dict, List
 import numpy as np
 import soundfile as sf
 
-from espnet2_slap.utils.captions import join_captions
+from espnet2_slap.corpora.captions import join_captions
 
 ATTRIBUTES: Dict[str, List[str]] = {
     "instrument": ["piano", "organ", "flute", "strings"],

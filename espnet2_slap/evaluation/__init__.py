@@ -6,7 +6,7 @@
     identity.py   what made a set of embeddings (model, config, data hashes), checked before scoring
     readers.py    the readers of embeddings, ids, caption maps, class lists and label files (single, multi-label,
                   masked), into the arrays the scorers take; each embedding file read once a test set
-    prompts.py    the paper's prompts (utils/zero_shot_prompts.py) embedded with a model or read from a file
+    prompt_embeddings.py  the paper's prompts (espnet2_slap/prompts.py) embedded with a model or read from a file
     scorers.py    one scorer per task, over arrays: retrieval, zero-shot (single-label, multi-label, masked),
                   modality gap, probe
     plan.py       what stage 8 scores (conf/score.yaml or options)

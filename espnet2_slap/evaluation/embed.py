@@ -24,8 +24,8 @@ from espnet2.fileio.read_text import read_2columns_text
 
 from espnet2_slap.audio.io import pcm16_to_float
 from espnet2_slap.evaluation.identity import embedding_identity, model_identity, read_identity
-from espnet2_slap.evaluation.prompts import embed_prompts, prompt_ids
-from espnet2_slap.utils.progress import Progress
+from espnet2_slap.evaluation.prompt_embeddings import embed_prompts, prompt_ids
+from espnet2_slap.queue.progress import Progress
 
 logger = logging.getLogger(__name__)
 

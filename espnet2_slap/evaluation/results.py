@@ -18,7 +18,7 @@ import numpy as np
 
 from espnet2_slap.evaluation.identity import check_identity, model_identity
 from espnet2_slap.evaluation.plan import ProbeTask, ScorePlan, ZeroShotTask
-from espnet2_slap.evaluation.prompts import embed_prompts
+from espnet2_slap.evaluation.prompt_embeddings import embed_prompts
 from espnet2_slap.evaluation.readers import (
     CaptionedEmbeddings,
     EmbeddingFiles,

@@ -13,9 +13,9 @@ from espnet2.train.preprocessor import AbsPreprocessor
 from typeguard import typechecked
 
 from espnet2_slap.audio.io import BadUtterance, audio_num_samples, pcm16_to_float, read_mono
+from espnet2_slap.corpora.captions import CAPTION_DELIMITER
 from espnet2_slap.train.lazy_sound import AudioFileRef
 from espnet2_slap.train.skip_bad_audio import skipped_record
-from espnet2_slap.utils.captions import CAPTION_DELIMITER
 
 TOKEN_TYPES = ("bpe", "hugging_face")
 LOGGED_CUTS = 10  # cut captions logged one by one, by each process; then every hundredth

@@ -4,7 +4,7 @@ hugging_face --bpemodel DIR``: ``train.preprocessor.SLAPPreprocessor`` builds th
 
 - ``train_sentencepiece(text_file, out_dir, vocab_size)``: a sentencepiece model (``bpe.model``) trained on every
   caption of a Kaldi ``text`` file (a line's captions split at the preprocessor's delimiter,
-  ``utils.captions.CAPTION_DELIMITER``), and its pieces in id order (``tokens.txt``);
+  ``corpora.captions.CAPTION_DELIMITER``), and its pieces in id order (``tokens.txt``);
 - ``export_hugging_face_vocabulary(tokenizer_dir, out_dir)``: the ``tokens.txt`` of a local Hugging Face tokenizer
   (for reference and packing; training tokenizes with the directory itself).
 
@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Tuple
 
-from espnet2_slap.utils.captions import CAPTION_DELIMITER
+from espnet2_slap.corpora.captions import CAPTION_DELIMITER
 
 
 def train_sentencepiece(

@@ -255,7 +255,7 @@ elif [ "${skip_train}" = true ] && runs_any 2 8 && [ -n "${packed_model}${infere
     if [ -n "${packed_model}" ]; then
         log "Unpacking ${packed_model} into ${exp}/packed"
         # one line each: the config and the weights, as unpacked (paths in the config rewritten to <exp>/packed)
-        unpacked=$(${python} -c "import sys; from espnet2_slap.utils.packing import unpack_model; print(*unpack_model(*sys.argv[1:]), sep=chr(10))" \
+        unpacked=$(${python} -c "import sys; from espnet2_slap.checkpoints.packing import unpack_model; print(*unpack_model(*sys.argv[1:]), sep=chr(10))" \
             "${packed_model}" "${exp}/packed")
         inference_config=${unpacked%%$'\n'*}
         model_file=${unpacked#*$'\n'}

@@ -4,10 +4,9 @@ and the class-name rule (``_`` in a class name is a space: label files hold one 
 
 They are text, not arithmetic (``metrics/zeroshot.py`` scores whatever prompt embeddings it is given), and two
 layers use them: ``AudioTextModel.zero_shot`` (inference.py, layer 6: its default prompts) and stages 7-8
-(``evaluation/prompts.py``, layer 7: filled by ``class_words``, embedded with a model or read back from
+(``evaluation/prompt_embeddings.py``, layer 7: filled by ``class_words``, embedded with a model or read back from
 ``slap_embed --prompts``, whose ids ``<prompt_index>:<class>`` index this tuple). A module imports only its own
-layer or below, so they live here, at layer 0 beside the caption delimiter (``captions.py``), where both can
-import them.
+layer or below, so they live here, a module of their own at layer 0, where both can import them.
 """
 
 PROMPTS = ("{}", "{} music", "this sounds like {}", "A {} track")  # the paper's four, in its order

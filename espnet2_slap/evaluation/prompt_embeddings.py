@@ -1,4 +1,4 @@
-"""Zero-shot prompts: the paper's four (``utils/zero_shot_prompts.py``: ``PROMPTS``) filled with each class's
+"""Zero-shot prompts: the paper's four (``prompts.py``: ``PROMPTS``) filled with each class's
 words, under one class-name rule for every label corpus (``class_words``: ``_`` in a class name is a space).
 
 Prompt embeddings come from a model (``embed_prompts``) or from a file that ``slap_embed --prompts`` wrote
@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 
 from espnet2_slap.evaluation.readers import load_embeddings, lookup, row_of
-from espnet2_slap.utils.zero_shot_prompts import PROMPTS, class_words
+from espnet2_slap.prompts import PROMPTS, class_words
 
 
 def prompt_ids(classes: Sequence[str]) -> List[str]:

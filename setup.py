@@ -38,5 +38,5 @@ setup(
     python_requires=">=3.11,<3.12",
     install_requires=install_requires,
     # the style tools pinned: tests/test_style.py must not change its verdict with a new release
-    extras_require={"test": ["pytest", "tokenizers", "black==26.10.1", "isort==9.0.2", "flake8==7.5.0"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "tokenizers", "black==26.10.1", "isort==9.0.2", "flake8==7.5.0"]},
 )

@@ -27,6 +27,9 @@ install_requires = [
     # 2-core machine, quiet), in every process that imports ESPnet's trainer or preprocessor (each recipe stage,
     # each job). inflect 6 does the same work with pydantic.
     "inflect<7",
+    # Not ours: ESPnet-EZ (espnetez; espnet2_slap/tasks/ez.py) imports every ESPnet task, and ESPnet's SVS task
+    # imports six, which espnet 202511 does not install.
+    "six",
 ]
 
 setup(
@@ -37,6 +40,22 @@ setup(
     package_data={"espnet2_slap": ["py.typed"], "espnet2_slap.encoders": ["hf_configs/*.json"]},
     python_requires=">=3.11,<3.12",
     install_requires=install_requires,
-    # the style tools pinned: tests/test_style.py must not change its verdict with a new release
-    extras_require={"test": ["pytest", "pytest-xdist", "tokenizers", "black==26.10.1", "isort==9.0.2", "flake8==7.5.0"]},
+    # Optional integrations (README): Hugging Face datasets as a corpus (tests/test_hf_dataset.py passes with datasets
+    # 2.21.0, 3.6.0, 4.0.0 and 5.2.0), lhotse manifests to and from data dirs (tested with lhotse 1.33.0 only). The
+    # test extra installs them, so that the suite runs their tests.
+    extras_require={
+        "hf": ["datasets>=2.21,<6"],
+        "lhotse": ["lhotse>=1.33"],
+        "test": [
+            "pytest",
+            "pytest-xdist",
+            "tokenizers",
+            "datasets>=2.21,<6",
+            "lhotse>=1.33",
+            # the style tools pinned: tests/test_style.py must not change its verdict with a new release
+            "black==26.10.1",
+            "isort==9.0.2",
+            "flake8==7.5.0",
+        ],
+    },
 )

@@ -49,7 +49,7 @@ LAYERS = [
     {"models"},
     {"train", "tasks"},
     {"inference"},
-    {"evaluation"},
+    {"evaluation", "search"},
     {"bin"},
 ]
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}

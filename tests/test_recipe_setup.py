@@ -66,14 +66,14 @@ def tree(root: Path) -> dict:
 
 
 def test_setup_and_mini_synths_own_files_make_the_default_recipe(tmp_path):
-    """setup.sh's recipe with mini_synth's own files (run.sh, db.sh, README.md, local/, conf/tuning/, its studies
-    conf/sweep/ and conf/score_sweep.yaml) in place and
+    """setup.sh's recipe with mini_synth's own files (run.sh, db.sh, README.md, the ESPnet-EZ example ez_train.py,
+    local/, conf/tuning/, its studies conf/sweep/ and conf/score_sweep.yaml) in place and
     the template's paper-scale configs left out is egs/mini_synth/slap1 file for file and link for link: the default
     recipe's run (conftest.py's mini_synth, tests/test_recipe.py) is the run of a recipe that setup.sh makes."""
     egs = copy_recipes(tmp_path)
     assert setup(egs, "made").returncode == 0
     new, mini = egs / "made" / "slap1", REPO / "egs" / "mini_synth" / "slap1"
-    for name in ("run.sh", "db.sh", "README.md"):
+    for name in ("run.sh", "db.sh", "README.md", "ez_train.py"):
         shutil.copy2(mini / name, new / name)
     shutil.rmtree(new / "local")
     shutil.copytree(mini / "local", new / "local")

@@ -289,19 +289,27 @@ def read_csv_rows(
 
 
 @typechecked
+def json_object(line: str, where: str, report: Report, problem: str) -> Optional[dict]:
+    """The JSON object of one line, or None after reporting ``problem`` at ``where`` (not JSON, not an object)."""
+    try:
+        values = json.loads(line)
+    except json.JSONDecodeError as e:
+        report.skip(where, "", problem, f"not JSON: {e.msg} at column {e.colno}")
+        return None
+    if not isinstance(values, dict):
+        report.skip(where, "", problem, f"a JSON {type(values).__name__}, not an object")
+        return None
+    return values
+
+
 def read_jsonl_rows(path: Path, required: Required, report: Report, encoding: str = "utf-8-sig") -> Iterator[Row]:
     """One JSON object per line; a line that is not one, or lacks a ``required`` key (a tuple: any one of these
     names), or is not text in ``encoding``, is reported and skipped."""
     for where, line in read_lines(path, report, encoding):
         if not line.strip():
             continue
-        try:
-            values = json.loads(line)
-        except json.JSONDecodeError as e:
-            report.skip(where, "", "malformed row", f"not JSON: {e.msg} at column {e.colno}")
-            continue
-        if not isinstance(values, dict):
-            report.skip(where, "", "malformed row", f"a JSON {type(values).__name__}, not an object")
+        values = json_object(line, where, report, "malformed row")
+        if values is None:
             continue
         missing = missing_names(required, values)
         if missing:

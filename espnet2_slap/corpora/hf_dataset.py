@@ -44,6 +44,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
+from espnet2_slap.audio.dump import SOUNDFILE_FORMATS
 from espnet2_slap.audio.io import decoder_messages
 from espnet2_slap.corpora.common import (
     SPLIT_NAMES,
@@ -62,7 +63,6 @@ logger = logging.getLogger(__name__)
 INSTALL = "pip install espnet2_slap[hf]"
 SETS = ("train", "valid", "test")
 SINGLE = "all"  # the split name of a single Dataset that has none of its own
-AUDIO_FORMATS = {"flac": "FLAC", "wav": "WAV"}
 WIDE_SUBTYPES = {"PCM_24", "PCM_32", "FLOAT", "DOUBLE"}
 
 
@@ -202,7 +202,7 @@ class Preparation:
             wave = np.clip(wave, -1.0, 1.0)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            sf.write(str(tmp), wave, rate, format=AUDIO_FORMATS[fmt], subtype=out_subtype)
+            sf.write(str(tmp), wave, rate, format=SOUNDFILE_FORMATS[fmt], subtype=out_subtype)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -374,7 +374,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="Where the audio stored in the dataset is decoded to, as <split>/<row>.<format> "
         "(default: <data_dir>/local/audio)",
     )
-    parser.add_argument("--audio_format", choices=list(AUDIO_FORMATS), default="flac", help="Of the decoded files")
+    parser.add_argument("--audio_format", choices=list(SOUNDFILE_FORMATS), default="flac", help="Of the decoded files")
     parser.add_argument("--cache_dir", type=Path, help="datasets' cache for load_dataset (default: datasets' own)")
     return parser
 

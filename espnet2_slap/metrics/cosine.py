@@ -8,10 +8,10 @@ import torch
 Device = Union[str, torch.device]
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """(N, D) -> (N, D) float64 rows of L2 norm 1 (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+def unit_rows(x: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """(N, D) -> (N, D) rows of L2 norm 1 in ``dtype`` (float64 for the metrics; zero rows stay zero)."""
+    x = np.asarray(x, dtype=dtype)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), x.dtype.type(1e-12))
 
 
 def cosine_scores(queries: np.ndarray, keys: np.ndarray, device: Device = "cpu") -> np.ndarray:

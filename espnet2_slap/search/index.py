@@ -36,6 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from espnet2_slap.evaluation.embed import read_wav_scp_entry
+from espnet2_slap.evaluation.identity import read_identity
 from espnet2_slap.metrics.topk import top_k
 from espnet2_slap.queue.progress import Progress
 from espnet2_slap.search.model import IndexModel, load_model, normalise, recorded_model
@@ -75,13 +76,6 @@ class Hit:
         return asdict(self)
 
 
-def read_json(path: Path) -> Optional[Dict]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def write_atomically(path: Path, write) -> None:
     """``write(temporary path)`` beside ``path``, then renamed over it: ``path`` is the old file or the whole new
     one, whenever the process is killed."""
@@ -111,7 +105,7 @@ def named_model(
     model file again, unchanged, skips hashing it."""
     if packed is None and model_file is None:
         return None
-    meta = read_json(Path(index_dir) / INDEX_FILE) or {}
+    meta = read_identity(Path(index_dir) / INDEX_FILE) or {}
     return load_model(packed, train_config, model_file, device, batch_size, known=meta.get("model"))
 
 
@@ -282,7 +276,7 @@ def build_index(
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _Lock(index_dir):
-        meta = read_json(index_dir / INDEX_FILE)
+        meta = read_identity(index_dir / INDEX_FILE)
         if model is None:
             if meta is None:
                 raise IndexProblem(f"{index_dir}: no index yet: name the model to make it with")
@@ -352,7 +346,7 @@ class SearchIndex:
     @classmethod
     def open(cls, directory: Union[str, Path]) -> "SearchIndex":
         directory = Path(directory)
-        meta = read_json(directory / INDEX_FILE)
+        meta = read_identity(directory / INDEX_FILE)
         if meta is None:
             pending = len(list((directory / CHUNK_DIR).glob("chunk_*.npz")))
             hint = f" (an unfinished run left {pending} chunk(s): run slap_index again to finish it)" if pending else ""

@@ -17,14 +17,13 @@ import numpy as np
 from espnet2_slap.checkpoints.packing import unpack_model
 from espnet2_slap.evaluation.identity import file_sha256
 from espnet2_slap.inference import AudioTextModel, load_config
+from espnet2_slap.metrics.cosine import unit_rows
 from espnet2_slap.tasks.slap import SLAPTask
 
 
 def normalise(rows: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32); a zero row stays zero."""
-    rows = np.asarray(rows, dtype=np.float32)
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return rows / np.maximum(norms, np.float32(1e-12))
+    """(N, D) rows scaled to unit L2 norm in float32, as the index stores them; a zero row stays zero."""
+    return unit_rows(rows, np.float32)
 
 
 def file_record(path: Path) -> Dict:

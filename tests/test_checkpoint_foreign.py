@@ -10,6 +10,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections import OrderedDict
 
 import pytest
@@ -523,3 +524,29 @@ def test_init_param_refused_when_espnet_no_longer_calls_that_name(monkeypatch):
             pass
     with init_param_module.safe_init_param([]):  # without --init_param, training goes on
         pass
+
+
+# ---------------------------------------------------------------- storages larger than the file
+
+
+def forged_count(path, zipped: bool, count: int = 2**60):
+    """A 1000-element tensor saved with torch.save, whose element count (in the pickle, and in the legacy format's
+    storage header too) is then made ``count``: a file that would have the reader ask for that much memory."""
+    torch.save({"w": torch.zeros(1000)}, path, pickle_protocol=2, _use_new_zipfile_serialization=zipped)
+    real, forged = b"M\xe8\x03", b"\x8a\x08" + count.to_bytes(8, "little")  # BININT2 1000 -> LONG1 count
+    if not zipped:
+        data = path.read_bytes().replace(real, forged)
+        path.write_bytes(data.replace((1000).to_bytes(8, "little"), count.to_bytes(8, "little")))
+        return path
+    with zipfile.ZipFile(path) as src:
+        records = {info.filename: src.read(info.filename) for info in src.infolist()}
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in records.items():
+            dst.writestr(name, data.replace(real, forged) if name.endswith("data.pkl") else data)
+    return path
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_a_storage_larger_than_the_file_is_refused_before_reading(tmp_path, zipped):
+    with pytest.raises(ValueError, match=r"storage \d+ claims 1152921504606846976 elements .* holds 4000 bytes"):
+        read_checkpoint(forged_count(tmp_path / "forged.pt", zipped))

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO
+from conftest import REPO, copy_recipes, run_recipe
 from test_corpus_common import kaldi, problems, skipped, write_audio, write_garbage
 
 from espnet2_slap.corpora import hf_dataset
@@ -308,3 +308,26 @@ def test_help_does_not_import_datasets():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "--caption_columns" in proc.stdout and "save_to_disk" in proc.stdout
+
+
+def test_the_recipe_prepares_the_dataset_db_sh_names(saved_dict, tmp_path):
+    """egs/hf_dataset/slap1's stage 1: the dataset, audio column and caption columns from db.sh's variables (here
+    the environment); without HF_DATASET it says what to set; pointed at another dataset, stage 1 is redone."""
+    recipe = copy_recipes(tmp_path, "hf_dataset") / "hf_dataset" / "slap1"
+    short = ["--local_data_opts", "--min_seconds 0.5", "--stop_stage", "1"]  # the tones are 1 s, not 10
+    unset = run_recipe(recipe, *short, env={"HF_DATASET": ""}, check=False)
+    assert unset.returncode != 0 and "set HF_DATASET in db.sh or the environment" in unset.stderr + unset.stdout
+    env = {"HF_DATASET": str(saved_dict), "HF_CAPTION_COLUMNS": "caption aspects"}
+    run_recipe(recipe, *short, env=env)
+    assert kaldi(recipe / "data/train/text") == {
+        "train_0000000": "A calm piano piece ||| piano ||| slow",
+        "train_0000003": "Loud rock with drums ||| rock | drums",
+    }
+    assert len(kaldi(recipe / "data/valid/wav.scp")) == len(kaldi(recipe / "data/test/wav.scp")) == 1
+    assert len(list((recipe / "data/local/audio").rglob("*.flac"))) == 4  # the train rows decoded, valid, test
+    elsewhere = tmp_path / "copy"
+    elsewhere.symlink_to(saved_dict)
+    proc = run_recipe(recipe, *short, env={**env, "HF_DATASET": str(elsewhere)})
+    assert (
+        f"stage 1: redoing it: changed since it was made: db.sh HF_DATASET {saved_dict} -> {elsewhere}" in proc.stdout
+    )

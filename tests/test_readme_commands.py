@@ -158,7 +158,7 @@ class Script:
 def script_interface(path: Path) -> Script:
     """What ``path`` takes, read from its ``while``/``case "$1"`` parser and its ``python -m`` lines that pass
     ``"$@"`` (or the options its parser left, ``"${opts[@]}"``) on."""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")  # a command continued over lines is one line
     options: Set[str] = set()
     closed = False
     parser = re.search(r'case "\$1" in(.*?)\besac\b', text, re.S)

@@ -42,6 +42,13 @@ def test_changed_data_options_redo_stage_1_and_what_used_its_output(recipe):
     assert "stage 2 test: redoing it: changed since it was made: data/test (contents)" in proc.stdout
     proc = run_recipe(recipe, "--local_data_opts", more, "--stop_stage", "2")
     assert "stage 1: already done" in proc.stdout and "stage 2 test: already done" in proc.stdout
+    # db.sh's variables as the environment sets them: a corpus pointed elsewhere is prepared anew
+    (recipe / "db.sh").write_text("MINI_SYNTH=${MINI_SYNTH:-}\n")
+    run_recipe(recipe, "--local_data_opts", more, "--stop_stage", "1")
+    proc = run_recipe(recipe, "--local_data_opts", more, "--stop_stage", "1", env={"MINI_SYNTH": "elsewhere"})
+    assert "stage 1: redoing it: changed since it was made: db.sh MINI_SYNTH  -> elsewhere" in proc.stdout, proc.stdout
+    proc = run_recipe(recipe, "--local_data_opts", more, "--stop_stage", "1", env={"MINI_SYNTH": "elsewhere"})
+    assert "stage 1: already done" in proc.stdout
 
 
 AT_22050 = ["--fs", "22050", "--dumpdir", "dump_22050"]

@@ -351,6 +351,19 @@ def element_size(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
+def storage_bytes(ref: StorageRef, available: int, source: str) -> int:
+    """The size in bytes of a storage, checked against the ``available`` bytes the file holds for it before any
+    is read: a file that claims more (a pickle can name any element count) is refused instead of making the reader
+    ask for that much memory."""
+    nbytes = ref.numel * element_size(ref.dtype)
+    if nbytes > available:
+        raise ValueError(
+            f"{source}: storage {ref.key} claims {ref.numel} elements ({nbytes} bytes) but the file holds "
+            f"{available} bytes for it: a damaged or forged checkpoint"
+        )
+    return nbytes
+
+
 def storage_tensor(data: bytes, ref: StorageRef, source: str) -> torch.Tensor:
     """The bytes of a storage as a 1-D tensor of its dtype."""
     nbytes = ref.numel * element_size(ref.dtype)
@@ -401,7 +414,12 @@ def read_zip(path: Path, foreign: ForeignGlobals) -> Any:
 
         def storage(ref: StorageRef) -> torch.Tensor:
             if ref.key not in cache:
-                cache[ref.key] = storage_tensor(archive.read(f"{prefix}data/{ref.key}"), ref, str(path))
+                name = f"{prefix}data/{ref.key}"
+                if name not in archive.namelist():
+                    raise ValueError(f"{path}: storage {ref.key} is named by its tensors but not in the file")
+                nbytes = storage_bytes(ref, archive.getinfo(name).file_size, str(path))
+                with archive.open(name) as record:  # no more than the storage: a record may inflate to anything
+                    cache[ref.key] = storage_tensor(record.read(nbytes), ref, str(path))
             return cache[ref.key]
 
         return materialise(obj, storage)
@@ -429,7 +447,8 @@ def read_legacy(path: Path, foreign: ForeignGlobals) -> Any:
             numel = int.from_bytes(f.read(8), "little")
             if numel != ref.numel:
                 raise ValueError(f"{path}: storage {key} holds {numel} elements, its tensors say {ref.numel}")
-            tensors[ref.key] = storage_tensor(f.read(numel * element_size(ref.dtype)), ref, str(path))
+            left = path.stat().st_size - f.tell()
+            tensors[ref.key] = storage_tensor(f.read(storage_bytes(ref, left, str(path))), ref, str(path))
     return materialise(obj, lambda ref: tensors[ref.key])
 
 

@@ -162,6 +162,18 @@ inputs() {  # inputs <name=value | @PATH>...: the "name<TAB>value" lines a marke
         esac
     done
 }
+db_settings() {  # the values db.sh gives its variables here (the environment wins over its defaults), one
+    # "db.sh NAME=value" a line: stage 1 is redone when a corpus is pointed elsewhere, not only when db.sh changes
+    [ -f db.sh ] || return 0
+    (
+        set +u
+        # shellcheck disable=SC1091
+        . ./db.sh
+        for name in $(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' db.sh | sort -u); do
+            printf 'db.sh %s=%s\n' "${name}" "${!name-}"
+        done
+    )
+}
 changed_inputs() {  # changed_inputs <marker> <inputs lines>: what differs, e.g. "fs 48000 -> 16000, data/test (contents)"
     awk -F '\t' 'function add(s) { items[++n] = s }
         NR == FNR { old[$1] = $2; next }
@@ -334,7 +346,8 @@ set_model_id() {  # model_id: one hash of the model file, its config and the fil
 
 if run_stage 1; then
     log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
-    made_from=$(inputs "local_data_opts=${local_data_opts}" @local @db.sh)
+    mapfile -t corpus_dirs < <(db_settings)
+    made_from=$(inputs "local_data_opts=${local_data_opts}" @local @db.sh "${corpus_dirs[@]}")
     if ! done_or_mark data/.done "stage 1" "${made_from}"; then
         # shellcheck disable=SC2086
         local/data.sh ${local_data_opts}

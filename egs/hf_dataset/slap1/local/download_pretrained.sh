@@ -1,0 +1,1 @@
+../../../TEMPLATE/slap1/download_pretrained.sh

@@ -1,0 +1,1 @@
+../../TEMPLATE/slap1/slap.sh

@@ -4,7 +4,6 @@ they are, captions from strings and lists, splits by name, by --split and by a c
 (no caption, bytes or files that do not decode, missing files, unknown splits, repeated ids) named by split and
 row in the problems file. The datasets package is imported only when a dataset is read."""
 
-import importlib.util
 import io
 import subprocess
 import sys
@@ -271,24 +270,40 @@ def test_data_files_directory_through_load_dataset(tmp_path):
     }
 
 
-def test_audiofolder_with_metadata(tmp_path, caplog):
-    """An audiofolder (audio files and metadata.csv with file_name): read by load_dataset, whose datasets 4 and
-    later encode its Audio feature with torchcodec; without it the message says so."""
-    datasets = pytest.importorskip("datasets")
+def test_audiofolder_with_metadata(tmp_path):
+    """An audiofolder as datasets documents it: audio files and metadata.csv / metadata.jsonl naming them in
+    file_name (relative to the metadata file, sub-directories too), split by directory (train/, dev/ is
+    validation, test/). Read without torchcodec, which datasets 4 and later need for it; a row whose file is not
+    there, or that names none, is skipped and named."""
+    pytest.importorskip("datasets")
     folder = tmp_path / "folder"
-    write_audio(folder / "test/a.wav", 1.0, FS)
-    write_audio(folder / "test/b.wav", 1.0, FS, seed=1)
-    (folder / "test/metadata.csv").write_text("file_name,caption\na.wav,a tone\nb.wav,\n", encoding="utf-8")
-    options = ["--caption_columns", "caption", "--cache_dir", str(tmp_path / "cache")]
-    if int(datasets.__version__.split(".")[0]) >= 4 and importlib.util.find_spec("torchcodec") is None:
-        with pytest.raises(SystemExit):
-            run(tmp_path, folder, *options)
-        assert "needs another package to read it (pip install torchcodec" in caplog.text
-        return
-    counts, data = run(tmp_path, folder, *options)
-    assert counts == {"test": 1}
-    assert kaldi(data / "test/wav.scp") == {"test_0000000": str(folder / "test/a.wav")}
-    assert skipped(data, "hf_dataset") == {"test:1": "no caption"}
+    for name, seed in (("train/a.wav", 0), ("train/rock/b.flac", 1), ("dev/c.wav", 2), ("test/d.wav", 3)):
+        write_audio(folder / name, 1.0, FS, seed=seed)
+    (folder / "train/metadata.csv").write_text(
+        'file_name,caption\na.wav,a tone\nrock/b.flac,"a rock tone, loud"\nmissing.wav,gone\n,no file\n'
+    )
+    (folder / "dev/metadata.jsonl").write_text('{"file_name": "c.wav", "caption": "a dev tone"}\n')
+    (folder / "test/metadata.jsonl").write_text('{"file_name": "d.wav", "caption": "a test tone"}\n')
+    counts, data = run(tmp_path, folder, "--caption_columns", "caption", "--cache_dir", str(tmp_path / "cache"))
+    assert counts == {"train": 2, "valid": 1, "test": 1}
+    assert kaldi(data / "train/wav.scp") == {
+        "train_0000000": str(folder / "train/a.wav"),
+        "train_0000001": str(folder / "train/rock/b.flac"),
+    }
+    assert kaldi(data / "train/text")["train_0000001"] == "a rock tone, loud"
+    assert kaldi(data / "valid/wav.scp") == {"validation_0000000": str(folder / "dev/c.wav")}
+    assert skipped(data, "hf_dataset") == {"train:2": "missing audio file", "train:3": "no audio"}
+
+
+def test_audiofolder_metadata_without_file_name_is_named(tmp_path, caplog):
+    pytest.importorskip("datasets")
+    write_audio(tmp_path / "folder/a.wav", 1.0, FS)
+    (tmp_path / "folder/metadata.csv").write_text("path,caption\na.wav,a tone\n")
+    with pytest.raises(SystemExit):
+        run(tmp_path, tmp_path / "folder", "--caption_columns", "caption", "--cache_dir", str(tmp_path / "cache"))
+    assert (
+        f"{tmp_path / 'folder/metadata.csv'}: an audiofolder's metadata that names no file_name column" in caplog.text
+    )
 
 
 def test_without_datasets_the_message_says_what_to_install(tmp_path, caplog, monkeypatch):

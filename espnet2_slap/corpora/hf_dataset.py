@@ -7,8 +7,9 @@
 
 --dataset: a directory written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` (read with
 ``datasets.load_from_disk``), or a directory of data files that ``datasets.load_dataset`` reads (Parquet, CSV,
-JSON Lines, e.g. a dataset repository downloaded from the Hub; audiofolder with metadata.csv, for which datasets 4
-and later also need torchcodec). Nothing is fetched. Needs the datasets package: pip install espnet2_slap[hf].
+JSON Lines, e.g. a dataset repository downloaded from the Hub), or an audiofolder (audio files with metadata.csv,
+.jsonl or .parquet naming them in ``file_name``, split by directory: train/, validation/ or dev/, test/; read
+without torchcodec). Nothing is fetched. Needs the datasets package: pip install espnet2_slap[hf].
 
 Columns (a missing one is an error naming the dataset's columns):
   --audio_column     datasets' ``Audio`` feature, or a string column of audio file paths (relative ones start at
@@ -47,6 +48,7 @@ import soundfile as sf
 from espnet2_slap.audio.dump import SOUNDFILE_FORMATS
 from espnet2_slap.audio.io import decoder_messages
 from espnet2_slap.corpora.common import (
+    AUDIO_EXTENSIONS,
     SPLIT_NAMES,
     DataDirWriter,
     PrepError,
@@ -75,17 +77,73 @@ def import_datasets():
     return datasets
 
 
+AUDIOFOLDER_METADATA = {"metadata.csv": "csv", "metadata.jsonl": "json", "metadata.parquet": "parquet"}
+
+
+def audiofolder_metadata(path: Path) -> Dict[str, List[Path]]:
+    """{split: its metadata files} of an audiofolder (audio files with metadata.csv, .jsonl or .parquet files
+    naming them in ``file_name``), split by directory name as datasets splits it (``train/``, ``dev/`` ...; a
+    file in no such directory is in ``train``); {} when ``path`` is no audiofolder."""
+    files = sorted(p for name in AUDIOFOLDER_METADATA for p in path.rglob(name))
+    if not files or not any(p.suffix.lower() in AUDIO_EXTENSIONS for p in path.rglob("*")):
+        return {}
+    from datasets.data_files import SPLIT_KEYWORDS
+
+    split_of_dir = {keyword: str(split) for split, keywords in SPLIT_KEYWORDS.items() for keyword in keywords}
+    splits: Dict[str, List[Path]] = {}
+    for metadata in files:
+        dirs = [part.lower() for part in metadata.parent.relative_to(path).parts]
+        split = next((split_of_dir[d] for d in dirs if d in split_of_dir), "train")
+        splits.setdefault(split, []).append(metadata)
+    return splits
+
+
+def read_audiofolder(splits: Dict[str, List[Path]], cache_dir: Optional[Path]) -> Dict[str, object]:
+    """{split: Dataset} of an audiofolder's metadata, its ``file_name`` made the path column ``audio`` (relative
+    to its metadata file's directory).
+
+    Ours, not ``load_dataset(dir)``: datasets 4 and later build an audiofolder's Audio feature with torchcodec,
+    which needs FFmpeg's libraries only to record file names; the metadata files are read with datasets' own csv,
+    json and parquet builders instead, and the files are opened by stage 2 like any path column."""
+    datasets = import_datasets()
+    loaded = {}
+    for split, files in splits.items():
+        parts = []
+        for metadata in files:
+            part = datasets.load_dataset(
+                AUDIOFOLDER_METADATA[metadata.name],
+                data_files=str(metadata),
+                split="train",
+                cache_dir=None if cache_dir is None else str(cache_dir),
+            )
+            for column in ("file_name", "audio"):
+                if (column == "file_name") != (column in part.column_names):
+                    what = "names no file_name column" if column == "file_name" else "has a column audio already"
+                    raise PrepError(
+                        f"{metadata}: an audiofolder's metadata that {what} ({', '.join(part.column_names)})"
+                    )
+            paths = [str(metadata.parent / str(name)) if name else None for name in part["file_name"]]
+            parts.append(part.add_column("audio", paths))
+        loaded[split] = datasets.concatenate_datasets(parts)
+    return loaded
+
+
 def load(path: Path, cache_dir: Optional[Path]) -> Dict[str, object]:
-    """{split name: Dataset} of a ``save_to_disk`` directory or a directory of data files."""
+    """{split name: Dataset} of a ``save_to_disk`` directory, an audiofolder or another directory of data files."""
     if not path.is_dir():
         raise PrepError(f"--dataset {path}: no such directory (a save_to_disk directory or one of data files)")
     datasets = import_datasets()
     saved = (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+    audiofolder = {} if saved else audiofolder_metadata(path)
     try:
+        if audiofolder:
+            return read_audiofolder(audiofolder, cache_dir)
         if saved:
             loaded = datasets.load_from_disk(str(path))
         else:
             loaded = datasets.load_dataset(str(path), cache_dir=None if cache_dir is None else str(cache_dir))
+    except PrepError:
+        raise
     except Exception as e:  # datasets raises many kinds (FileNotFoundError, ValueError, DatasetGenerationError, ...)
         how = "load_from_disk" if saved else "load_dataset"
         causes = [e]

@@ -10,48 +10,12 @@ import time
 
 import numpy as np
 import pytest
-import soundfile
-import torch
-import yaml
-from conftest import tiny_args
+from search_data import save_model, write_clip, write_music
 
 from espnet2_slap.bin import slap_index, slap_pack, slap_search
 from espnet2_slap.metrics.topk import top_k
 from espnet2_slap.search.index import IndexProblem, SearchIndex, build_index
 from espnet2_slap.search.model import IndexModel, load_model
-from espnet2_slap.tasks.slap import SLAPTask
-
-FS = 16000
-
-
-def save_model(directory, bpe, seed=0):
-    """(config.yaml, model.pth) of a freshly initialised tiny SLAP model, as a training writes them."""
-    bpemodel, token_list = bpe
-    directory.mkdir(parents=True, exist_ok=True)
-    args = tiny_args(directory, "slap", "--token_list", str(token_list), "--bpemodel", str(bpemodel))
-    torch.manual_seed(seed)
-    model = SLAPTask.build_model(args)
-    config, model_file = directory / "config.yaml", directory / "model.pth"
-    config.write_text(yaml.safe_dump(vars(args)))
-    torch.save(model.state_dict(), model_file)
-    return config, model_file
-
-
-def clip(kind: str, seed: int, seconds: float = 1.0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * FS)) / FS
-    if kind == "sine":
-        wave = np.sin(2 * np.pi * (110 * (seed + 1)) * t)
-    elif kind == "chirp":
-        wave = np.sin(2 * np.pi * (100 + 2000 * t) * t)
-    else:
-        wave = rng.standard_normal(len(t)) * (0.1 + 0.2 * seed)
-    return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
-
-
-def write_clip(path, kind, seed, seconds=1.0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, clip(kind, seed, seconds), FS)
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +30,7 @@ def model(trained):
 
 @pytest.fixture
 def music(tmp_path):
-    root = tmp_path / "music"
-    write_clip(root / "a_sine.wav", "sine", 1)
-    write_clip(root / "b_noise.flac", "noise", 0)
-    write_clip(root / "sub" / "c_chirp.wav", "chirp", 0)
-    write_clip(root / "sub" / "d_sine.ogg", "sine", 4)
-    (root / "notes.txt").write_text("not audio")
-    write_clip(root / ".hidden" / "x.wav", "sine", 2)
-    return root
+    return write_music(tmp_path / "music")
 
 
 @pytest.mark.parametrize("tile_rows", [1, 7, 1000])

@@ -6,6 +6,8 @@ model, made incrementally and resumably (``slap_index``), and exact top-k search
     model.py    the index's model (a packed zip, or a config and weights) and its identity (weights SHA-256)
     index.py    ``build_index`` (incremental, resumable after a kill) and ``SearchIndex`` (open, search by text,
                 audio or vector; the tiled exact top-k of ``metrics/topk.py``)
+    serve.py    ``slap_search --serve``: a local web page (standard-library HTTP server, 127.0.0.1 by default) to
+                try text queries, with the ranked tracks' audio served by index row
 
     from espnet2_slap.search.index import SearchIndex
     index = SearchIndex.open("exp/my_index")

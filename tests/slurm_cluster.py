@@ -8,12 +8,12 @@ spool, logs and pid files. Each daemon runs in the foreground as a child of the 
 """
 
 import os
-import shutil
 import socket
-import subprocess
-import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
+
+from daemons import Daemons, free_port
+from daemons import missing_programs as missing
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scancel", "sinfo", "srun")
@@ -21,17 +21,10 @@ CLIENTS = ("sbatch", "squeue", "scancel", "sinfo", "srun")
 
 def missing_programs() -> List[str]:
     """The programs of slurm-wlm and munge that are not installed (munged and the daemons are in /usr/sbin)."""
-    path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
-    return [name for name in DAEMONS + CLIENTS if shutil.which(name, path=path) is None]
+    return missing(DAEMONS + CLIENTS)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SlurmCluster:
+class SlurmCluster(Daemons):
     """``start()`` brings up a node named after this host with 2 CPUs in partition ``cpu`` (the shipped
     conf/slurm.conf asks for ``-p cpu``), and waits until sinfo shows it idle; ``stop()`` cancels every job and
     stops the daemons, by pid. ``env``: the environment for the clients (SLURM_CONF).
@@ -39,14 +32,16 @@ class SlurmCluster:
     nodes > 1: that many nodes ``node1``, ``node2``, ... on this host, one slurmd each (``slurmd -N``, own port,
     spool and log), for jobs on several nodes (``srun`` starts a task on each)."""
 
+    controller, cancel_all_argv = "slurmctld", ("scancel", "--user", "root")
+
     def __init__(self, root: Path, cpus: int = 2, nodes: int = 1):
-        self.root, self.cpus, self.nodes = Path(root), cpus, nodes
+        conf = Path(root) / "slurm.conf"
+        super().__init__(
+            root, {**os.environ, "SLURM_CONF": str(conf), "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"}
+        )
+        self.cpus, self.nodes, self.conf = cpus, nodes, conf
         self.host = socket.gethostname().split(".")[0]
         self.node_names = [self.host] if nodes == 1 else [f"node{i}" for i in range(1, nodes + 1)]
-        self.conf = self.root / "slurm.conf"
-        self.env: Dict[str, str] = {**os.environ, "SLURM_CONF": str(self.conf)}
-        self.env["PATH"] = f"{self.env.get('PATH', '')}:/usr/sbin:/sbin"
-        self.processes: Dict[str, subprocess.Popen] = {}
 
     def node_lines(self) -> List[str]:
         if self.nodes == 1:
@@ -98,12 +93,6 @@ class SlurmCluster:
             )
         )
 
-    def launch(self, name: str, argv: List[str]) -> None:
-        log = (self.root / "log" / f"{name.replace(' ', '.')}.stderr").open("w")
-        self.processes[name] = subprocess.Popen(
-            argv, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
     def start(self, timeout: float = 60.0) -> "SlurmCluster":
         self.write_config()
         m = self.root / "munge"
@@ -121,51 +110,6 @@ class SlurmCluster:
                       timeout, "sinfo to show the nodes idle")  # fmt: skip
         return self
 
-    def run(self, *argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=30)
-
-    def wait_for(self, condition, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while waiting for {what}:\n{self.logs()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out after {timeout} s waiting for {what}:\n{self.logs()}")
-            time.sleep(0.1)
-
     def jobs(self) -> List[str]:
         """Lines ``<id> <state>`` of every job the controller knows that has not ended."""
         return self.run("squeue", "--noheader", "--array", "--format", "%i %T").stdout.splitlines()
-
-    def cancel_all(self, timeout: float = 30.0) -> None:
-        """Cancel every job and wait until none is left running (their processes gone with them)."""
-        if self.processes.get("slurmctld") is None or self.processes["slurmctld"].poll() is not None:
-            return
-        self.run("scancel", "--user", "root")
-        deadline = time.monotonic() + timeout
-        while self.jobs() and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        """Cancel the jobs, then stop slurmd, slurmctld and munged by their pids (SIGTERM, then SIGKILL)."""
-        try:
-            self.cancel_all()
-        finally:
-            for name in reversed(list(self.processes)):
-                proc = self.processes[name]
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
-            self.processes.clear()
-
-    def logs(self) -> str:
-        """The tails of the daemons' logs, for error messages."""
-        texts = []
-        for log in sorted((self.root / "log").glob("*")):
-            texts.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
-        return "\n".join(texts)

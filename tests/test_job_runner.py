@@ -11,6 +11,7 @@ import pytest
 
 from espnet2_slap.queue.config import JobRunnerError, QueueConfig
 from espnet2_slap.queue.job_runner import make_tasks, shell_join
+from espnet2_slap.queue.schedulers import SCHEDULERS
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "egs" / "TEMPLATE" / "slap1" / "conf"
@@ -21,7 +22,7 @@ FAST = ["--poll_interval", "0.02", "--check_interval", "0.02"]
 # array). Submitters run the job script synchronously unless FAKE_RUN=0, an array's once per index (--array=A-B,
 # -t A-B, -J A-B) with that index in SLURM_ARRAY_TASK_ID, SGE_TASK_ID and PBS_ARRAY_INDEX; ssh runs its remote
 # command with bash and returns its status; squeue/qstat know no job (print nothing, exit 1), as after a job
-# vanished.
+# vanished; sacct/qacct say that the scheduler keeps no accounting (in the real ones' words).
 FAKE = """#!{python}
 import json, os, re, subprocess, sys
 from pathlib import Path
@@ -33,6 +34,10 @@ if name == "ssh":
     sys.exit(subprocess.run(["bash", "-c", argv[-1]]).returncode)
 if name in ("squeue", "qstat"):
     sys.exit(1)
+if name in ("sacct", "qacct"):
+    no_accounting = {{"sacct": "Slurm accounting storage is disabled",
+                     "qacct": "/var/lib/gridengine/default/common/accounting: No such file or directory"}}
+    sys.exit(no_accounting[name])
 words = " ".join(argv)
 array = re.search(r"(?:--array=|-t |-J )(\\d+)-(\\d+)", words)
 if os.environ.get("FAKE_RUN", "1") == "1":
@@ -60,7 +65,7 @@ def fake_env(tmp_path):
     """Environment with the fakes first on PATH; calls() -> the recorded argv lists."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    for name in ("sbatch", "qsub", "ssh", "squeue", "qstat"):
+    for name in ("sbatch", "qsub", "ssh", "squeue", "qstat", "sacct", "qacct"):
         (bin_dir / name).write_text(FAKE.format(python=sys.executable))
         (bin_dir / name).chmod(0o755)
     calls_file = tmp_path / "calls.jsonl"
@@ -227,7 +232,7 @@ SUBMIT_OPTIONS = {  # for --mem 4G --gpu 2 --num_threads 3 --time 1:00:00, then 
         ["--time", "1:00:00", "--mem-per-cpu", "4G", "--cpus-per-task", "3", "-p", "gpu", "--gres=gpu:2"],
         ["-p", "cpu"],
     ),
-    "sge": (["-l", "h_rt=1:00:00", "-l", "mem_free=4G,ram_free=4G", "-pe", "smp", "3", "-l", "gpu=2", "-q", "g.q"], []),
+    "sge": (["-l", "h_rt=1:00:00", "-l", "mem_free=4G", "-pe", "smp", "3", "-l", "gpu=2", "-q", "g.q"], []),
     "pbs": (
         ["-l", "walltime=1:00:00", "-l", "select=1:ncpus=3:ngpus=2:mem=4G"],
         ["-l", "select=1:ncpus=1:ngpus=0:mem=4gb"],
@@ -327,10 +332,12 @@ def test_vanished_array_fails_with_one_status_query_per_check(backend, status_ca
     proc = three_unrun_tasks(backend, work, env)
     assert proc.returncode == 1
     assert (
-        "run_jobs: 3/3 jobs failed, see log/x.1.log (vanished from the queue, see log/q/x.1.out), log/x.2.log"
+        "run_jobs: 3/3 jobs failed, see log/x.1.log (task 1, vanished from the queue, see log/q/x.1.out), log/x.2.log"
         in proc.stderr
     )
-    assert calls()[1:] == [status_call, status_call]  # gone at two checks in a row
+    accounting = {"slurm": [["sacct"]], "sge": [["qacct"]], "pbs": []}[backend]  # which keeps none: not waited for
+    calls_after_submission = [c[:1] if c[0] in ("sacct", "qacct") else c for c in calls()[1:]]
+    assert calls_after_submission == [status_call, status_call, *accounting]  # gone at two checks in a row
 
 
 def test_slurm_end_states_name_the_failure(tmp_path, fake_env):
@@ -347,9 +354,98 @@ def test_slurm_end_states_name_the_failure(tmp_path, fake_env):
     proc = three_unrun_tasks("slurm", work, env)
     assert proc.returncode == 1
     assert (
-        "run_jobs: 2/3 jobs failed, see log/x.1.log (no exit status: the scheduler says cancelled, see "
-        "log/q/x.1.out), log/x.2.log (no exit status: the scheduler says timeout, see log/q/x.2.out)" in proc.stderr
+        "run_jobs: 2/3 jobs failed, see log/x.1.log (task 1, no exit status: the scheduler says cancelled, see "
+        "log/q/x.1.out), log/x.2.log (task 2, no exit status: the scheduler says timeout, see log/q/x.2.out)"
+        in proc.stderr
     )
+
+
+# qacct -j of a real array job (tests/sge_cluster.py's cell; its ru_* lines left out, and most of task 2's): task 1
+# ended, task 2 was qdel'ed while it ran; and of a job killed at its h_rt (not an array: taskid undefined).
+QACCT = """==============================================================
+qname        all.q
+hostname     vm
+group        root
+owner        root
+project      NONE
+department   defaultdepartment
+jobname      x
+jobnumber    1001
+taskid       1
+account      sge
+priority     0
+qsub_time    Fri Dec  4 21:26:23 2026
+start_time   Fri Dec  4 21:26:23 2026
+end_time     Fri Dec  4 21:26:23 2026
+granted_pe   NONE
+slots        1
+failed       0
+exit_status  0
+cpu          0.107s
+maxvmem      0.000B
+arid         undefined
+ar_sub_time  undefined
+category     NONE
+==============================================================
+qname        all.q
+jobnumber    1001
+taskid       2
+failed       100 : assumedly after job
+exit_status  137                  (Killed)
+"""
+QACCT_H_RT = """==============================================================
+qname        all.q
+hostname     vm
+jobname      rt
+jobnumber    3
+taskid       undefined
+failed       37  : qmaster enforced h_rt, h_cpu, or h_vmem limit
+exit_status  137                  (Killed)
+ru_wallclock 3s
+"""
+
+
+def test_sge_accounting_tells_how_tasks_without_a_marker_ended(tmp_path, fake_env):
+    """Tasks gone from qstat without a marker: qacct's exit status and failed field (once per array and check);
+    a task it has no record of is waited for two checks more, then has vanished."""
+    env, calls = fake_env
+    work = work_dir(tmp_path)
+    qacct = Path(env["PATH"].split(os.pathsep)[0]) / "qacct"
+    qacct.write_text(f"#!/bin/bash\necho qacct \"$@\" >> {tmp_path}/qacct.calls\ncat <<'EOF'\n{QACCT}EOF\n")
+    proc = three_unrun_tasks("sge", work, env)
+    assert proc.returncode == 1
+    assert (
+        "run_jobs: 2/3 jobs failed, see log/x.2.log (task 2, exit status 137: the scheduler says deleted (qdel) or "
+        "killed by signal 9 (failed 100 : assumedly after job), see log/q/x.2.out), log/x.3.log (task 3, vanished "
+        "from the queue, see log/q/x.3.out)\n" in proc.stderr
+    )  # task 1: exit status 0 in the accounting, though its marker is missing
+    assert (tmp_path / "qacct.calls").read_text() == "qacct -j 1001\n" * 3  # checks 2, 3 and 4
+    qacct.write_text(f"#!/bin/bash\ncat <<'EOF'\n{QACCT_H_RT}EOF\n")
+    proc = run_jobs("--backend", "sge", "--config", CONF / "sge.conf", *FAST, "log/x.log", "true", cwd=work,
+                    env={**env, "FAKE_RUN": "0"})  # fmt: skip
+    assert (
+        "see log/x.log (exit status 137: the scheduler says failed 37 : qmaster enforced h_rt, h_cpu, or h_vmem "
+        "limit, see log/q/x.out)" in proc.stderr
+    )
+
+
+def test_sacct_records_of_an_array():
+    """sacct --allocations --parsable2 of an array, in sacct(1)'s format (no recording: the test Slurm has no
+    slurmdbd, and Slurm 22.05 has no other accounting storage): ended tasks only, exit status and reason."""
+    backend = SCHEDULERS["slurm"](Path("."), QueueConfig.read(CONF / "slurm.conf"), {})
+    records = backend.accounting(
+        "1001_1|COMPLETED|0:0\n1001_2|FAILED|3:0\n1001_3|CANCELLED by 0|0:15\n1001_4|TIMEOUT|0:0\n"
+        "1001_5|OUT_OF_MEMORY|0:125\n1001_6|RUNNING|0:0\n1001_[7-9%2]|PENDING|0:0\n"
+    )
+    assert records == {
+        "1": (0, ""),
+        "2": (3, ""),
+        "3": (None, "cancelled by 0"),
+        "4": (None, "timeout"),
+        "5": (None, "out of memory"),
+    }
+    assert backend.accounting("1002|FAILED|2:0\n") == {"": (2, "")}  # a single job
+    assert backend.accounting_disabled("Slurm accounting storage is disabled\n")  # the test cluster's sacct says
 
 
 def test_option_missing_from_config_fails_before_submitting(tmp_path, fake_env):

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond tools/setup.sh: Debian's slurm-wlm and munge, for the real-Slurm tests
 # (tests/test_slurm_real.py start their own slurmctld, slurmd and munged from a temporary directory; nothing is
-# configured or started here), and fluidsynth with fluid-soundfont-gm, for tests/test_gm_render.py's render. Idempotent and quiet: does nothing when both are installed; runs apt-get update
-# only when the package lists lack them. Needs root (or sudo) to install.
+# configured or started here), gridengine-master, -exec and -client, for the real-SGE tests (tests/test_sge_real.py
+# start sge_qmaster and sge_execd from a cell of their own in a temporary directory; debconf tells the packages not
+# to configure a cell), fluidsynth with fluid-soundfont-gm, for tests/test_gm_render.py's render, and chromium with
+# chromium-driver, for tests/test_search_serve.py's headless browser. Idempotent and quiet: does nothing when all
+# are installed; runs apt-get update only when the package lists lack them. Needs root (or sudo).
 set -euo pipefail
-packages=(slurm-wlm munge fluidsynth fluid-soundfont-gm)
+packages=(slurm-wlm munge gridengine-master gridengine-exec gridengine-client fluidsynth fluid-soundfont-gm chromium
+    chromium-driver)
 
 installed() {
     local p
@@ -15,7 +19,7 @@ installed() {
 installed && exit 0
 
 if ! command -v apt-get > /dev/null; then
-    echo "tools/setup_test.sh: no apt-get here: install ${packages[*]} (Slurm, MUNGE, FluidSynth, a GM soundfont) by hand" >&2
+    echo "tools/setup_test.sh: no apt-get here: install ${packages[*]} by hand" >&2
     exit 1
 fi
 sudo=()
@@ -24,6 +28,12 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
+# gridengine's questions, answered: no cell configured by the package (the tests make their own)
+"${sudo[@]}" debconf-set-selections <<EOF
+gridengine-common shared/gridengineconfig boolean false
+gridengine-common shared/gridenginecell string default
+gridengine-common shared/gridenginemaster string $(hostname)
+EOF
 install() { "${sudo[@]}" apt-get install -y -qq "${packages[@]}" > /dev/null; }
 if ! install 2> /dev/null; then
     "${sudo[@]}" apt-get update -qq > /dev/null

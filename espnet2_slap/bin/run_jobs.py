@@ -18,8 +18,10 @@ command starts the processes on every node (srun, mpirun), as ESPnet's launcher 
 On slurm, sge and pbs, JOB=1:N is one array job (sbatch --array=1-N%M, qsub -t 1-N -tc M, qsub -J 1-N -W
 max_run_subjobs=M, M = --max-jobs-run), and the scheduler is asked about it once per --check_interval; its tasks
 report their exit status through done-marker files in <logdir>/q/, where their scripts and the scheduler's own
-output also go. Exits 1 when any job fails, naming the failed logs (and, for a job that ended without an exit
-status, what the scheduler says of it: cancelled, timeout, out of memory, or that it vanished).
+output also go. A task that ended without its marker is looked up in the scheduler's accounting (qacct -j on
+sge, sacct on slurm where accounting is on) for its exit status and the scheduler's reason. Exits 1 when any job
+fails, naming each failed task, its exit status, its log and, where the scheduler gave one, its reason
+(cancelled, timeout, out of memory, deleted (qdel) or killed, or that it vanished from the queue).
 """
 
 import argparse

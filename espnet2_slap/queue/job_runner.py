@@ -125,7 +125,7 @@ class Backend:
 
     def __init__(self, cwd: Path, threads: int = 1):
         self.cwd, self.threads = cwd, threads
-        self.why: Dict[Task, str] = {}  # for a VANISHED task: the scheduler's last word on it ("" if none)
+        self.why: Dict[Task, str] = {}  # the scheduler's reason for a task's end, in words ("" if none)
 
     def run(
         self, tasks: Sequence[Task], max_jobs_run: int = 0, poll_interval: Optional[float] = None
@@ -193,9 +193,12 @@ def read_hosts(path: Path) -> List[str]:
 
 
 def failure_report(status: Dict[Task, int], why: Dict[Task, str] = None, shown: int = 10) -> Tuple[int, str]:
-    """(number failed, ``run_jobs: 1/4 jobs failed, see log/x.3.log``); 0 and "" when all succeeded.
+    """(number failed, ``run_jobs: 1/4 jobs failed, see log/x.3.log (task 3, exit status 1)``); 0 and "" when all
+    succeeded. Each failed task is named by its log, its index (in an array), its exit status (``no exit status``
+    for ``VANISHED``) and, where the scheduler gave one, its reason, with the scheduler's output file.
 
-    why: for a task that ended without an exit status (``VANISHED``), the scheduler's state of it (``CANCELLED``).
+    why: the scheduler's reason for a task's end, in words (``cancelled``, ``deleted (qdel) or killed by signal 9
+    (failed 100 : assumedly after job)``), from its accounting or its last state; "" or absent if none.
     """
     why = why or {}
     failed = sorted((t for t, code in status.items() if code != 0), key=lambda t: t.index)
@@ -203,13 +206,16 @@ def failure_report(status: Dict[Task, int], why: Dict[Task, str] = None, shown: 
         return 0, ""
 
     def describe(task: Task) -> str:
-        if status[task] != VANISHED:
-            return str(task.log)
-        out = task.queue_file(".out")
-        if why.get(task):
-            state = why[task].lower().replace("_", " ")
-            return f"{task.log} (no exit status: the scheduler says {state}, see {out})"
-        return f"{task.log} (vanished from the queue, see {out})"
+        code, reason = status[task], why.get(task, "")
+        what = [f"task {task.index}"] if task.var else []
+        if code == VANISHED and not reason:
+            what.append(f"vanished from the queue, see {task.queue_file('.out')}")
+        elif reason:
+            said = "no exit status" if code == VANISHED else f"exit status {code}"
+            what.append(f"{said}: the scheduler says {reason}, see {task.queue_file('.out')}")
+        else:
+            what.append(f"exit status {code}")
+        return f"{task.log} ({', '.join(what)})"
 
     logs = [describe(t) for t in failed]
     more = f" and {len(logs) - shown} more" if len(logs) > shown else ""

@@ -8,20 +8,33 @@ script by its index.
 
 The runner polls for the markers and asks the scheduler about the job, once per array, every ``check_interval``
 seconds. A task without a marker that the scheduler reports ended (Slurm's CANCELLED, TIMEOUT, ...) or no longer
-knows, at two checks in a row, has failed without an exit status (cancelled, killed for time or memory, node
-failure), and its report gives the scheduler's word for it.
+knows, at two checks in a row, has ended without telling: the runner then asks the scheduler's accounting
+(``qacct -j`` for SGE, ``sacct`` for Slurm; once per array and check) for its exit status and the scheduler's
+reason (SGE's ``failed`` field: deleted, killed at a limit, ...). Where there is no accounting, or its record is
+still missing two checks later (accounting is written a few seconds after a job ends), the task's own done-marker
+is read once more, and failing that it failed without an exit status, with the scheduler's last word on it.
+A task whose marker is there is done at once: the marker is the exit status of the task's script, which is what
+the accounting records for it too.
 """
 
 import re
 import shlex
+import shutil
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet2_slap.queue.config import JobRunnerError, QueueConfig
 from espnet2_slap.queue.job_runner import VANISHED, Backend, Task, job_script, log_stem
+
+Record = Tuple[Optional[int], str]  # what the accounting says of a task: (exit status or None, reason or "")
+
+
+def describe_state(state: str) -> str:
+    """A scheduler's state in words: ``OUT_OF_MEMORY`` -> ``out of memory``."""
+    return state.lower().replace("_", " ")
 
 
 def job_name(name: str) -> str:
@@ -84,6 +97,14 @@ class SchedulerBackend(Backend):
 
     def cancel_argv(self, job_id: str) -> List[str]:
         raise NotImplementedError
+
+    def accounting_argv(self, job_id: str) -> List[str]:
+        """The accounting query of a job (all its tasks), [] where the scheduler has none."""
+        return []
+
+    def accounting(self, stdout: str) -> Dict[str, Record]:
+        """From the accounting query's output: array index ("" for a single job) -> (exit status or None, reason)."""
+        return {}
 
     def submit_argv(self, tasks: Sequence[Task], max_jobs_run: int) -> List[str]:
         first = tasks[0]
@@ -155,14 +176,47 @@ class SchedulerBackend(Backend):
             raise
 
     def check(self, job_id: str, waiting: List[Task], status: Dict[Task, int], times_gone: Counter) -> None:
-        """One status query for the whole job: a waiting task ended or unknown at two checks in a row failed."""
+        """One status query for the whole job: a waiting task ended or unknown at two checks in a row has ended
+        without its marker; then one accounting query for them all, which tells how they ended."""
         states = self.states(subprocess.run(self.status_argv(job_id), capture_output=True, text=True))
+        self.update(job_id, states, waiting, status, times_gone)
+
+    def update(
+        self, job_id: str, states: Dict[str, str], waiting: List[Task], status: Dict[Task, int], times_gone: Counter
+    ) -> None:
+        """What one status query (``states``) says of the waiting tasks: see ``check``."""
+        gone = []
         for task in waiting:
             state = states.get(str(task.index), states.get(""))
             times_gone[task] = times_gone[task] + 1 if state is None or state in self.ended_states else 0
             # Twice in a row: the task cannot merely have ended between our two looks (or its marker be late).
             if times_gone[task] >= 2 and self.read_marker(task) is None:
-                status[task], self.why[task] = VANISHED, state if state in self.ended_states else ""
+                gone.append((task, state))
+        records = self.ask_accounting(job_id) if gone else None
+        for task, state in gone:
+            record = None if records is None else records.get(str(task.index), records.get(""))
+            if record is not None:
+                code, self.why[task] = record
+                status[task] = VANISHED if code is None else code
+            elif records is None or times_gone[task] >= 4:  # no accounting, or still no record of it
+                code = self.read_marker(task)
+                status[task] = VANISHED if code is None else code
+                self.why[task] = describe_state(state) if code is None and state in self.ended_states else ""
+
+    def ask_accounting(self, job_id: str) -> Optional[Dict[str, Record]]:
+        """The accounting records of the job's tasks; None where the scheduler keeps none (or its command is
+        missing)."""
+        argv = self.accounting_argv(job_id)
+        if not argv or shutil.which(argv[0]) is None:
+            return None
+        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0 and self.accounting_disabled(proc.stderr):
+            return None
+        return self.accounting(proc.stdout) if proc.returncode == 0 else {}
+
+    def accounting_disabled(self, stderr: str) -> bool:
+        """Whether the accounting query's error says the scheduler keeps no accounting at all."""
+        return False
 
     def read_marker(self, task: Task) -> Optional[int]:
         try:
@@ -201,6 +255,53 @@ class SlurmBackend(SchedulerBackend):
     def cancel_argv(self, job_id: str) -> List[str]:
         return ["scancel", job_id]
 
+    def accounting_argv(self, job_id: str) -> List[str]:
+        # one line a task (--allocations: no job steps), "<id>_<index>|<state>|<exit status>:<signal>"
+        return [
+            "sacct",
+            "--jobs",
+            job_id,
+            "--allocations",
+            "--noheader",
+            "--parsable2",
+            "--format",
+            "JobID,State,ExitCode",
+        ]
+
+    def accounting(self, stdout: str) -> Dict[str, Record]:
+        records = {}
+        for line in stdout.splitlines():
+            fields = line.strip().split("|")
+            if len(fields) < 3 or not fields[1]:
+                continue
+            job, state, exit_code = fields[:3]
+            index = job.partition("_")[2]
+            word = state.split()[0]  # "CANCELLED by 0": cancelled by uid 0
+            if (index and not index.isdigit()) or word not in self.ended_states:
+                continue  # "<id>_[3-5%1]": tasks not started yet; PENDING, RUNNING, ...: not ended
+            code, _, signal = exit_code.partition(":")
+            if word in ("COMPLETED", "FAILED") and code.isdigit() and signal in ("", "0"):
+                records[index] = (int(code), "")
+            else:
+                records[index] = (None, describe_state(state))
+        return records
+
+    def accounting_disabled(self, stderr: str) -> bool:
+        return "accounting storage is disabled" in stderr  # AccountingStorageType=accounting_storage/none
+
+
+SGE_ERROR = "ERROR"  # the state SgeBackend.states gives a task in SGE's error state, before its reason
+
+
+def sge_reason(failed: str, exit_status: int) -> str:
+    """SGE's reason for a task that failed at the system level, from qacct's ``failed`` (``100 : assumedly after
+    job``: killed by a signal, which is what qdel does) and ``exit_status`` (128 + the signal)."""
+    if failed.split()[0] == "100" and exit_status > 128:
+        signal = exit_status - 128
+        how = "deleted (qdel) or killed by signal 9" if signal == 9 else f"killed by signal {signal}"
+        return f"{how} (failed {failed})"
+    return f"failed {failed}"
+
 
 class SgeBackend(SchedulerBackend):
     index_variable = "SGE_TASK_ID"
@@ -218,8 +319,56 @@ class SgeBackend(SchedulerBackend):
     def status_argv(self, job_id: str) -> List[str]:
         return ["qstat", "-j", job_id]
 
+    def states(self, proc: subprocess.CompletedProcess) -> Dict[str, str]:
+        """As the base class's, and a task in SGE's error state (Eqw: it cannot start, e.g. its directory is not
+        on the execution host) -> ``ERROR <reason>`` from qstat -j's ``error reason <task>: <text>`` lines (task 1
+        of a job that is not an array is the job)."""
+        states = super().states(proc)
+        for index, reason in re.findall(r"^error reason\s+(\d+):\s*(.*)$", proc.stdout if states else "", re.M):
+            states[index] = f"{SGE_ERROR} {reason.strip()}"
+            if "job-array tasks:" not in proc.stdout:
+                states[""] = states[index]
+        return states
+
+    def update(
+        self, job_id: str, states: Dict[str, str], waiting: List[Task], status: Dict[Task, int], times_gone: Counter
+    ) -> None:
+        """As the base class's, but a task in the error state fails at once: it never runs, and SGE keeps it
+        queued (Eqw) until it is deleted, which is done here, task by task (qdel <job> -t <task>)."""
+        stuck = [t for t in waiting if states.get(str(t.index), states.get("", "")).startswith(SGE_ERROR)]
+        for task in stuck:
+            reason = states.get(str(task.index), states.get("")).removeprefix(SGE_ERROR).strip()
+            status[task], self.why[task] = VANISHED, f"in error state (Eqw) and deleted: {reason}"
+            subprocess.run(["qdel", job_id, "-t", str(task.index)], capture_output=True)
+        if stuck:
+            waiting = [t for t in waiting if t not in stuck]
+        if waiting:
+            super().update(job_id, states, waiting, status, times_gone)
+
     def cancel_argv(self, job_id: str) -> List[str]:
         return ["qdel", job_id]
+
+    def accounting_argv(self, job_id: str) -> List[str]:
+        return ["qacct", "-j", job_id]  # a record of "key value" lines a task, after a line of "="
+
+    def accounting(self, stdout: str) -> Dict[str, Record]:
+        records = {}
+        for block in re.split(r"^=+\s*$", stdout, flags=re.MULTILINE):
+            fields = dict((line.split(None, 1) + [""])[:2] for line in block.splitlines() if line.strip())
+            exit_status, failed = fields.get("exit_status", "").split(), " ".join(fields.get("failed", "0").split())
+            if not exit_status or not exit_status[0].isdigit():
+                continue
+            index = fields.get("taskid", "").strip()  # "undefined" for a job that is not an array
+            code = int(exit_status[0])
+            if failed.split()[0] == "0":
+                records[index if index.isdigit() else ""] = (code, "")
+            else:  # the job failed at the system level (sge_status(5)); a later record (rerun) wins
+                records[index if index.isdigit() else ""] = (code or None, sge_reason(failed, code))
+        return records
+
+    def accounting_disabled(self, stderr: str) -> bool:
+        # "<SGE_ROOT>/<SGE_CELL>/common/accounting: No such file or directory": reporting_params accounting=false
+        return "/accounting: " in stderr
 
 
 class PbsBackend(SgeBackend):
@@ -239,6 +388,9 @@ class PbsBackend(SgeBackend):
 
     def status_argv(self, job_id: str) -> List[str]:
         return ["qstat", job_id]
+
+    def accounting_argv(self, job_id: str) -> List[str]:
+        return []  # PBS keeps its accounting in the server's logs (tracejob), not read here
 
 
 SCHEDULERS = {"slurm": SlurmBackend, "sge": SgeBackend, "pbs": PbsBackend}

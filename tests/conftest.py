@@ -17,10 +17,58 @@ TINY_CONF = REPO / "egs" / "mini_synth" / "slap1" / "conf" / "tuning"
 RECIPE_FIXTURES = {"mini_synth", "packed_model"}
 
 
+# The tests that exercise what depends on the installed releases, each kind once: ESPnet's task and trainer (train,
+# average, resume), ESPnet-EZ, the models and front ends, DDP, checkpoints and transformers' ClapModel, audio
+# reading, datasets and lhotse, the scorers. tools/venv-newest (the newest releases within setup.py's ranges) runs
+# them (README's test command, .ci/run); the rest are recipes and jobs (which run in the venv running pytest too,
+# through SLAP_VENV, but cost minutes) and the repository's own checks (style, layout, READMEs, downloads,
+# schedulers).
+STACK_MODULES = {
+    "test_checkpoint_foreign",
+    "test_checkpoint_import",
+    "test_compare",
+    "test_ddp_clap",
+    "test_ema",
+    "test_encoders",
+    "test_espnet_ez",
+    "test_format_audio",
+    "test_fresh_batches",
+    "test_gap_both_spaces",
+    "test_grad_accum",
+    "test_hf_dataset",
+    "test_htsat",
+    "test_inference",
+    "test_lazy_sound",
+    "test_lhotse_manifests",
+    "test_losses",
+    "test_metrics_device",
+    "test_modality_gap",
+    "test_pcm16_wav",
+    "test_preprocessor",
+    "test_pretrained_configs",
+    "test_probe",
+    "test_retrieval_metrics",
+    "test_search_index",
+    "test_slap_learning_stats",
+    "test_train_cli",
+    "test_train_warnings",
+    "test_transformers_clap",
+    "test_zeroshot_metrics",
+}
+
+
 def pytest_collection_modifyitems(config, items):
+    missing = sorted(name for name in STACK_MODULES if not (REPO / "tests" / f"{name}.py").exists())
+    if missing:
+        raise pytest.UsageError(f"conftest.py: STACK_MODULES names no test module {', '.join(missing)}")
     for item in items:
+        if item.path.stem in STACK_MODULES:
+            item.add_marker(pytest.mark.stack)
         if RECIPE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+            # one xdist process runs them all (pytest.ini: --dist loadgroup), so the recipe runs once, not once a
+            # process (about 110 s each on 2 cores)
+            item.add_marker(pytest.mark.xdist_group("default_recipe"))
 
 
 def run_module(module: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -122,9 +170,10 @@ def copy_recipes(dest: Path, *names: str) -> Path:
 def run_recipe(
     recipe: Path, *args: str, env: dict = None, check: bool = True, script: str = "./run.sh"
 ) -> subprocess.CompletedProcess:
-    """``./run.sh args`` (or another ``script`` of the recipe) in ``recipe`` with this checkout's venv (and ``env``
-    added); on failure show its output."""
-    env = {**os.environ, "MAIN_ROOT": str(REPO), "PATH": f"{REPO}/tools/venv/bin:{os.environ['PATH']}", **(env or {})}
+    """``./run.sh args`` (or another ``script`` of the recipe) in ``recipe`` with the venv that runs the tests
+    (SLAP_VENV, which path.sh activates; ``env`` added); on failure show its output."""
+    venv = {"SLAP_VENV": sys.prefix, "PATH": f"{sys.prefix}/bin:{os.environ['PATH']}"}  # the venv running the tests
+    env = {**os.environ, "MAIN_ROOT": str(REPO), **venv, **(env or {})}
     proc = subprocess.run([script, *args], cwd=recipe, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

@@ -223,7 +223,7 @@ def expected_submission(backend: str, options, work: Path, stem: str, name: str 
         "sge": ["-N", name, "-o", out, "-j", "y", "-S", "/bin/bash", "-terse"],
         "pbs": ["-N", name, "-o", out, "-j", "oe", "-S", "/bin/bash"],
     }[backend]
-    command = ["sbatch", "--export=PATH"] if backend == "slurm" else ["qsub", "-v", "PATH"]
+    command = ["sbatch", "--export=PATH,SLAP_VENV"] if backend == "slurm" else ["qsub", "-v", "PATH,SLAP_VENV"]
     return [*command, *options, *array_options, *naming, script]
 
 

@@ -84,3 +84,19 @@ def test_setup_and_mini_synths_own_files_make_the_default_recipe(tmp_path):
     paper_scale = {name for name in made if re.fullmatch(r"conf/train_\w+\.yaml", name)}
     assert paper_scale == {f"conf/{p.name}" for p in (TEMPLATE / "conf").glob("train_*.yaml")}  # mini_synth: tiny only
     assert {name: made[name] for name in made.keys() - paper_scale} == tree(mini)
+
+
+def test_path_sh_activates_the_venv_slap_venv_names(tmp_path):
+    """A user's own ESPnet environment runs the recipes: SLAP_VENV=$VIRTUAL_ENV ./run.sh (README); path.sh exports
+    it for the jobs; a SLAP_VENV that is not a venv is named."""
+    own = tmp_path / "own_env"
+    (own / "bin").mkdir(parents=True)
+    (own / "bin" / "activate").write_text("export ACTIVATED=own_env\n")
+    recipe = REPO / "egs" / "mini_synth" / "slap1"
+    show = ". ./path.sh && echo $ACTIVATED $SLAP_VENV && bash -c 'echo job sees $SLAP_VENV'"
+    env = {"PATH": "/usr/bin:/bin", "SLAP_VENV": str(own)}
+    proc = subprocess.run(["bash", "-c", show], cwd=recipe, env=env, capture_output=True, text=True)
+    assert proc.stdout.splitlines() == [f"own_env {own}", f"job sees {own}"], proc.stderr
+    env["SLAP_VENV"] = str(tmp_path / "none")
+    proc = subprocess.run(["bash", "-c", show], cwd=recipe, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and f"path.sh: {tmp_path / 'none'} is missing" in proc.stderr

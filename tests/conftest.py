@@ -57,6 +57,7 @@ STACK_MODULES = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group marks given here
 def pytest_collection_modifyitems(config, items):
     missing = sorted(name for name in STACK_MODULES if not (REPO / "tests" / f"{name}.py").exists())
     if missing:

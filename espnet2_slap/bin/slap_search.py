@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from espnet2_slap.search.index import SearchIndex, named_model
+from espnet2_slap.search.index import SearchIndex, answer_json, named_model
 from espnet2_slap.search.serve import serve
 from espnet2_slap.utils.cli import start_logging
 
@@ -69,9 +69,7 @@ def main(cmd=None):
     except (ValueError, OSError) as e:  # OSError: --serve's address cannot be bound (in use, not this machine's)
         sys.exit(f"slap_search: {e}")
     if args.json:
-        out = {"index": str(args.index), "k": args.k}
-        out["queries"] = [{**query, "results": [hit.to_dict() for hit in hits]} for query, hits in queries]
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print(json.dumps(answer_json(args.index, args.k, queries), indent=2, ensure_ascii=False))
         return
     for query, hits in queries:
         what, value = next(iter(query.items()))

@@ -415,9 +415,11 @@ def read_zip(path: Path, foreign: ForeignGlobals) -> Any:
         def storage(ref: StorageRef) -> torch.Tensor:
             if ref.key not in cache:
                 name = f"{prefix}data/{ref.key}"
-                if name not in archive.namelist():
-                    raise ValueError(f"{path}: storage {ref.key} is named by its tensors but not in the file")
-                nbytes = storage_bytes(ref, archive.getinfo(name).file_size, str(path))
+                try:
+                    info = archive.getinfo(name)
+                except KeyError:
+                    raise ValueError(f"{path}: storage {ref.key} is named by its tensors but not in the file") from None
+                nbytes = storage_bytes(ref, info.file_size, str(path))
                 with archive.open(name) as record:  # no more than the storage: a record may inflate to anything
                     cache[ref.key] = storage_tensor(record.read(nbytes), ref, str(path))
             return cache[ref.key]

@@ -84,8 +84,9 @@ def audiofolder_metadata(path: Path) -> Dict[str, List[Path]]:
     """{split: its metadata files} of an audiofolder (audio files with metadata.csv, .jsonl or .parquet files
     naming them in ``file_name``), split by directory name as datasets splits it (``train/``, ``dev/`` ...; a
     file in no such directory is in ``train``); {} when ``path`` is no audiofolder."""
-    files = sorted(p for name in AUDIOFOLDER_METADATA for p in path.rglob(name))
-    if not files or not any(p.suffix.lower() in AUDIO_EXTENSIONS for p in path.rglob("*")):
+    tree = list(path.rglob("*"))  # walked once: a collection may hold 100,000s of files
+    files = sorted(p for p in tree if p.name in AUDIOFOLDER_METADATA)
+    if not files or not any(p.suffix.lower() in AUDIO_EXTENSIONS for p in tree):
         return {}
     from datasets.data_files import SPLIT_KEYWORDS
 
@@ -116,12 +117,11 @@ def read_audiofolder(splits: Dict[str, List[Path]], cache_dir: Optional[Path]) -
                 split="train",
                 cache_dir=None if cache_dir is None else str(cache_dir),
             )
-            for column in ("file_name", "audio"):
-                if (column == "file_name") != (column in part.column_names):
-                    what = "names no file_name column" if column == "file_name" else "has a column audio already"
-                    raise PrepError(
-                        f"{metadata}: an audiofolder's metadata that {what} ({', '.join(part.column_names)})"
-                    )
+            columns = ", ".join(part.column_names)
+            if "file_name" not in part.column_names:
+                raise PrepError(f"{metadata}: an audiofolder's metadata that names no file_name column ({columns})")
+            if "audio" in part.column_names:
+                raise PrepError(f"{metadata}: an audiofolder's metadata that has a column audio already ({columns})")
             paths = [str(metadata.parent / str(name)) if name else None for name in part["file_name"]]
             parts.append(part.add_column("audio", paths))
         loaded[split] = datasets.concatenate_datasets(parts)

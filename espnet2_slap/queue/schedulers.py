@@ -37,6 +37,11 @@ def describe_state(state: str) -> str:
     return state.lower().replace("_", " ")
 
 
+def task_state(states: Dict[str, str], task: Task) -> Optional[str]:
+    """A task's state in a status query's ``states``: by its array index, else the whole job's (None: unknown)."""
+    return states.get(str(task.index), states.get(""))
+
+
 def job_name(name: str) -> str:
     """A name reduced to characters every scheduler accepts, not starting with a digit."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
@@ -187,7 +192,7 @@ class SchedulerBackend(Backend):
         """What one status query (``states``) says of the waiting tasks: see ``check``."""
         gone = []
         for task in waiting:
-            state = states.get(str(task.index), states.get(""))
+            state = task_state(states, task)
             times_gone[task] = times_gone[task] + 1 if state is None or state in self.ended_states else 0
             # Twice in a row: the task cannot merely have ended between our two looks (or its marker be late).
             if times_gone[task] >= 2 and self.read_marker(task) is None:
@@ -335,15 +340,12 @@ class SgeBackend(SchedulerBackend):
     ) -> None:
         """As the base class's, but a task in the error state fails at once: it never runs, and SGE keeps it
         queued (Eqw) until it is deleted, which is done here, task by task (qdel <job> -t <task>)."""
-        stuck = [t for t in waiting if states.get(str(t.index), states.get("", "")).startswith(SGE_ERROR)]
-        for task in stuck:
-            reason = states.get(str(task.index), states.get("")).removeprefix(SGE_ERROR).strip()
+        stuck = {t: state for t in waiting if (state := task_state(states, t) or "").startswith(SGE_ERROR)}
+        for task, state in stuck.items():
+            reason = state.removeprefix(SGE_ERROR).strip()
             status[task], self.why[task] = VANISHED, f"in error state (Eqw) and deleted: {reason}"
-            subprocess.run(["qdel", job_id, "-t", str(task.index)], capture_output=True)
-        if stuck:
-            waiting = [t for t in waiting if t not in stuck]
-        if waiting:
-            super().update(job_id, states, waiting, status, times_gone)
+            subprocess.run([*self.cancel_argv(job_id), "-t", str(task.index)], capture_output=True)
+        super().update(job_id, states, [t for t in waiting if t not in stuck], status, times_gone)
 
     def cancel_argv(self, job_id: str) -> List[str]:
         return ["qdel", job_id]

@@ -76,6 +76,21 @@ class Hit:
         return asdict(self)
 
 
+def answer_json(
+    index: Union[str, Path], k: int, queries: Sequence[Tuple[Dict, List[Hit]]], rows: Optional[Dict[str, int]] = None
+) -> Dict:
+    """The JSON of a search, ``slap_search --json``'s and the page's: {"index", "k", "queries": [{"text" or "audio",
+    "results": [{"rank", "id", "path", "score"}]}]}; ``rows`` (track id -> index row) adds each hit's "row"."""
+    return {
+        "index": str(index),
+        "k": k,
+        "queries": [
+            {**query, "results": [{**hit.to_dict(), **({"row": rows[hit.id]} if rows else {})} for hit in hits]}
+            for query, hits in queries
+        ],
+    }
+
+
 def write_atomically(path: Path, write) -> None:
     """``write(temporary path)`` beside ``path``, then renamed over it: ``path`` is the old file or the whole new
     one, whenever the process is killed."""

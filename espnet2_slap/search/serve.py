@@ -42,7 +42,7 @@ import soundfile
 from typeguard import typechecked
 
 from espnet2_slap.evaluation.embed import read_wav_scp_entry
-from espnet2_slap.search.index import SearchIndex
+from espnet2_slap.search.index import SearchIndex, answer_json
 from espnet2_slap.search.model import IndexModel
 
 logger = logging.getLogger(__name__)
@@ -90,9 +90,8 @@ class SearchService:
         start = time.perf_counter()
         with self._lock:
             hits = self.index.search_text(self.model, text, int(k))
-        results = [{**hit.to_dict(), "row": self.rows[hit.id]} for hit in hits]
-        logger.info(f"{text!r}: {len(results)} results in {1000 * (time.perf_counter() - start):.0f} ms")
-        return {"index": str(self.index.directory), "k": int(k), "queries": [{"text": text, "results": results}]}
+        logger.info(f"{text!r}: {len(hits)} results in {1000 * (time.perf_counter() - start):.0f} ms")
+        return answer_json(self.index.directory, int(k), [({"text": text}, hits)], self.rows)
 
     def audio(self, row: int) -> Tuple[BinaryIO, int, str]:
         """(an open binary file, its size, its Content-Type) of the track of ``row``."""
@@ -107,7 +106,9 @@ class SearchService:
                 raise NotFound(f"track {track.id}: cannot read {track.path}: {e}") from None
             data = io.BytesIO()
             soundfile.write(data, np.asarray(wave), sample_rate, format="WAV", subtype="PCM_16")
-            return io.BytesIO(data.getvalue()), len(data.getvalue()), "audio/wav"
+            size = data.tell()
+            data.seek(0)  # read from the start, as an opened file is
+            return data, size, "audio/wav"
         try:
             f = open(track.path, "rb")
         except OSError as e:

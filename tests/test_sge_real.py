@@ -4,6 +4,7 @@ parallel environments smp and mpi; tests/sge_cluster.py), with the shipped conf/
 tools/setup_test.sh, which the README's test command runs: in CI (CI set) these tests fail if Grid Engine is
 missing, they are never skipped."""
 
+import subprocess
 import time
 
 import pytest
@@ -61,7 +62,12 @@ def test_a_task_in_the_error_state_fails_with_its_reason_and_is_deleted(sge, tmp
     reports each task with qstat's error reason instead of waiting, and deletes them."""
     conf = tmp_path / "sge.conf"
     conf.write_text(real.CONF.joinpath("sge.conf").read_text().replace("command qsub", "command qsub -wd /nonexistent"))
-    proc = real.run_jobs("sge", "JOB=1:2", "log/e.JOB.log", "true", cwd=tmp_path, env=sge.env, conf=conf)
+    argv = real.runner_argv("sge", "JOB=1:2", "log/e.JOB.log", "true", conf=conf)
+    try:  # a runner that waits on the stuck tasks fails here instead of hanging the suite
+        proc = subprocess.run(argv, cwd=tmp_path, env=sge.env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["qdel", "-u", "*"], env=sge.env, capture_output=True)  # the stuck job, for the next tests
+        raise
     assert proc.returncode == 1
     assert "2/2 jobs failed" in proc.stderr and "in error state (Eqw) and deleted" in proc.stderr, proc.stderr
     assert "can't chdir to /nonexistent" in proc.stderr
